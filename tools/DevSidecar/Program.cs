@@ -1,0 +1,2 @@
+// The dev sidecar's command line; see Runner/ for `run`.
+return 0;

@@ -1,0 +1,184 @@
+using System.Text.Json;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.Serialization;
+
+namespace DevSidecar.Resources;
+
+/// <summary>
+/// Reads Dapr resources (Component, Subscription) from the --resources-path folders as daprd's disk
+/// loader does: every *.yaml / *.yml file in each folder (not recursive), multi-document, scoped by app id.
+/// Other kinds (Configuration, Resiliency, …) are skipped.
+/// </summary>
+public static class ResourceLoader
+{
+    private static readonly IDeserializer Yaml = new DeserializerBuilder().Build();
+
+    public static ResourceSet Load(IEnumerable<string> paths, string appId, ISet<string> knownComponentTypes)
+    {
+        var components = new List<ComponentSpec>();
+        var subscriptions = new List<SubscriptionSpec>();
+        var componentFiles = new Dictionary<string, string>(StringComparer.Ordinal);
+        var subscriptionFiles = new Dictionary<string, string>(StringComparer.Ordinal);
+
+        foreach (var path in paths)
+        {
+            if (!Directory.Exists(path))
+                throw new ResourceLoadException(path, "resources path does not exist");
+
+            var files = Directory.EnumerateFiles(path)
+                .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal);
+            foreach (var file in files)
+            {
+                foreach (var doc in ReadDocuments(file))
+                {
+                    var kind = Str(doc, "kind");
+                    var name = Str(Map(doc, "metadata"), "name");
+                    switch (kind)
+                    {
+                        case "Component":
+                            var component = ParseComponent(doc, file, appId, knownComponentTypes);
+                            if (componentFiles.TryGetValue(component.Name, out var first))
+                                throw new ResourceLoadException(file, $"duplicate component name '{component.Name}' (first defined in {first})");
+                            componentFiles[component.Name] = file;
+                            if (InScope(component.Scopes, appId)) components.Add(component);
+                            break;
+                        case "Subscription":
+                            var subscription = ParseSubscription(doc, file);
+                            if (subscription.Name is { } subName)
+                            {
+                                if (subscriptionFiles.TryGetValue(subName, out var firstSub))
+                                    throw new ResourceLoadException(file, $"duplicate subscription name '{subName}' (first defined in {firstSub})");
+                                subscriptionFiles[subName] = file;
+                            }
+                            if (InScope(subscription.Scopes ?? [], appId)) subscriptions.Add(subscription);
+                            break;
+                        case null:
+                            throw new ResourceLoadException(file, $"resource '{name}' has no kind");
+                        default:
+                            break; // Configuration, Resiliency, HTTPEndpoint: not interpreted by the dev sidecar.
+                    }
+                }
+            }
+        }
+        return new ResourceSet(components, subscriptions);
+    }
+
+    private static bool InScope(IReadOnlyList<string> scopes, string appId) =>
+        scopes.Count == 0 || scopes.Contains(appId, StringComparer.Ordinal);
+
+    private static List<Dictionary<object, object>> ReadDocuments(string file)
+    {
+        var docs = new List<Dictionary<object, object>>();
+        try
+        {
+            using var reader = new StreamReader(file);
+            var parser = new Parser(reader);
+            parser.Consume<StreamStart>();
+            while (parser.Accept<DocumentStart>(out _))
+            {
+                var doc = Yaml.Deserialize<object?>(parser);
+                switch (doc)
+                {
+                    case Dictionary<object, object> map: docs.Add(map); break;
+                    case null: break; // an empty document between separators
+                    default: throw new ResourceLoadException(file, "a document is not a mapping");
+                }
+            }
+        }
+        catch (YamlException e)
+        {
+            throw new ResourceLoadException(file, $"malformed YAML at line {e.Start.Line}, column {e.Start.Column}: {e.InnerException?.Message ?? e.Message}");
+        }
+        return docs;
+    }
+
+    private static ComponentSpec ParseComponent(Dictionary<object, object> doc, string file, string appId, ISet<string> knownTypes)
+    {
+        var name = Str(Map(doc, "metadata"), "name") ?? throw new ResourceLoadException(file, "component has no metadata.name");
+        var spec = Map(doc, "spec") ?? throw new ResourceLoadException(file, $"component '{name}' has no spec");
+        var type = Str(spec, "type") ?? throw new ResourceLoadException(file, $"component '{name}' has no spec.type");
+        if (!knownTypes.Contains(type))
+            throw new ResourceLoadException(file, $"component '{name}' has type '{type}', which the dev sidecar does not support (supported: {string.Join(", ", knownTypes.Order())})");
+        var version = Str(spec, "version") ?? "v1";
+
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (spec.TryGetValue("metadata", out var rawItems) && rawItems is not null)
+        {
+            if (rawItems is not List<object> items)
+                throw new ResourceLoadException(file, $"component '{name}': spec.metadata must be a list of name/value pairs");
+            foreach (var item in items)
+            {
+                if (item is not Dictionary<object, object> entry || Str(entry, "name") is not { } key)
+                    throw new ResourceLoadException(file, $"component '{name}': every spec.metadata entry needs a name");
+                metadata[key] = ResolveValue(entry, key, name, file, appId);
+            }
+        }
+        return new ComponentSpec(name, type, version, metadata, StrList(doc, "scopes"), file);
+    }
+
+    private static string ResolveValue(Dictionary<object, object> entry, string key, string component, string file, string appId)
+    {
+        if (Str(entry, "envRef") is { } envVar)
+            return Environment.GetEnvironmentVariable(envVar) ?? "";
+        if (entry.ContainsKey("secretKeyRef"))
+            throw new ResourceLoadException(file, $"component '{component}': metadata '{key}' uses secretKeyRef, which the dev sidecar does not support; use value or envRef");
+        entry.TryGetValue("value", out var value);
+        var text = value switch
+        {
+            null => "",
+            string s => s,
+            _ => JsonSerializer.Serialize(value),
+        };
+        // daprd's templating of metadata values (pkg/runtime/meta).
+        return text.Replace("{uuid}", Guid.NewGuid().ToString(), StringComparison.Ordinal)
+                   .Replace("{appID}", appId, StringComparison.Ordinal)
+                   .Replace("{namespace}", $"default.{appId}", StringComparison.Ordinal)
+                   .Replace("{podName}", appId, StringComparison.Ordinal);
+    }
+
+    private static SubscriptionSpec ParseSubscription(Dictionary<object, object> doc, string file)
+    {
+        var apiVersion = Str(doc, "apiVersion") ?? "dapr.io/v1alpha1";
+        var name = Str(Map(doc, "metadata"), "name");
+        var spec = Map(doc, "spec") ?? throw new ResourceLoadException(file, $"subscription '{name}' has no spec");
+        var pubsub = Str(spec, "pubsubname") ?? throw new ResourceLoadException(file, $"subscription '{name}' has no spec.pubsubname");
+        var topic = Str(spec, "topic") ?? throw new ResourceLoadException(file, $"subscription '{name}' has no spec.topic");
+
+        var rules = new List<RouteRule>();
+        string? defaultPath;
+        if (apiVersion.EndsWith("v2alpha1", StringComparison.Ordinal))
+        {
+            var routes = Map(spec, "routes");
+            defaultPath = Str(routes, "default");
+            if (routes is not null && routes.TryGetValue("rules", out var rawRules) && rawRules is List<object> list)
+            {
+                foreach (var rule in list.OfType<Dictionary<object, object>>())
+                {
+                    var path = Str(rule, "path") ?? throw new ResourceLoadException(file, $"subscription '{name}': a rule has no path");
+                    rules.Add(new RouteRule(Str(rule, "match") ?? "", path));
+                }
+            }
+        }
+        else
+        {
+            defaultPath = Str(spec, "route");
+        }
+        if (defaultPath is null && rules.Count == 0)
+            throw new ResourceLoadException(file, $"subscription '{name}' has no route");
+
+        var metadata = (Map(spec, "metadata") ?? []).ToDictionary(kv => kv.Key.ToString()!, kv => kv.Value?.ToString() ?? "");
+        return new SubscriptionSpec(pubsub, topic, rules, defaultPath, metadata, Str(spec, "deadLetterTopic"),
+            "DECLARATIVE", name, StrList(doc, "scopes"), file);
+    }
+
+    private static Dictionary<object, object>? Map(Dictionary<object, object>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var v) ? v as Dictionary<object, object> : null;
+
+    private static string? Str(Dictionary<object, object>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var v) && v is string s && s.Length > 0 ? s : null;
+
+    private static IReadOnlyList<string> StrList(Dictionary<object, object> map, string key) =>
+        map.TryGetValue(key, out var v) && v is List<object> list ? list.Select(x => x.ToString()!).ToList() : [];
+}
