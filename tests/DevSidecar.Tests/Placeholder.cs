@@ -1,0 +1,1 @@
+namespace DevSidecar.Tests;
