@@ -1,4 +1,6 @@
+using System.Net;
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using DevSidecar.Runner;
 
 namespace DevSidecar.Tests.Runner;
@@ -35,6 +37,47 @@ public sealed class SingleAppRunTests : IDisposable
         (await appRunner.WaitForExitAsync()).Should().Be(0, appRunner.Output);
         (await sidecarAlone.WaitForExitAsync()).Should().Be(0, sidecarAlone.Output);
         await AppProcessTests.WaitUntilGoneAsync(pid);
+    }
+
+    [Fact]
+    public async Task An_app_that_never_opens_its_port_fails_the_run_after_the_startup_timeout()
+    {
+        var appPort = FreePorts.Pick();
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"),
+            "run", "--app-id", "slow", "--app-port", appPort.ToString(), "--startup-timeout", "1",
+            "--resources-path", _temp.CreateFolder("components"),
+            "--", "sh", "-c", "echo pid $$ never listening; exec sleep 600");
+
+        (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
+
+        runner.Output.Should().Contain($"app 'slow' was not ready within 1 s (nothing accepted connections on app port {appPort}); last lines:");
+        var pid = int.Parse(Regex.Match(runner.Output, @"  pid (\d+) never listening").Groups[1].Value);
+        await AppProcessTests.WaitUntilGoneAsync(pid);
+    }
+
+    [Fact]
+    public async Task A_bad_resource_file_is_reported_with_the_file_and_the_problem()
+    {
+        var file = _temp.WriteFile("components/broken.yaml", "apiVersion: dapr.io/v1alpha1\nmetadata:\n  name: broken\n");
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "--app-id", "x", "--resources-path", _temp.Combine("components"));
+
+        (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
+
+        runner.Output.Should().Contain($"app 'x': cannot load resources: {file}: resource 'broken' has no kind");
+    }
+
+    [Fact]
+    public async Task The_shutdown_API_of_a_sidecar_ends_the_run()
+    {
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"),
+            "run", "--app-id", "x", "--resources-path", _temp.CreateFolder("components"));
+        var sidecar = await runner.WaitForReadyAsync("x");
+
+        using var http = new HttpClient();
+        (await http.PostAsync($"http://127.0.0.1:{sidecar.DaprHttpPort}/v1.0/shutdown", null)).StatusCode.Should().Be(HttpStatusCode.NoContent);
+
+        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+        runner.Output.Should().Contain("the sidecar of app 'x' was asked to shut down");
     }
 
     [Fact]

@@ -8,6 +8,8 @@ Console.WriteLine($"PingApp '{appId}' starting, pid {Environment.ProcessId}");
 
 var builder = WebApplication.CreateBuilder(args);
 builder.WebHost.UseUrls($"http://127.0.0.1:{appPort}");
+// Keep the runner's console readable: no per-request lines.
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 var app = builder.Build();
 
 app.MapGet("/ping", () => appId);

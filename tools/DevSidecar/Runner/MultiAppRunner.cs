@@ -104,7 +104,12 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             : [sidecar.Ready, sidecar.ShutdownRequested, timedOut];
         var first = await Task.WhenAny(events);
 
-        if (first == sidecar.Ready)
+        if (first == sidecar.Ready && sidecar.Ready.IsFaulted)
+        {
+            error.WriteLine($"app '{app.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
+            return Ending.Failed;
+        }
+        if (first == sidecar.Ready && sidecar.Ready.IsCompletedSuccessfully)
         {
             var appPort = app.AppPort is { } port ? $"app port {port}" : "no app port";
             output.WriteLine($"== RUN == app '{app.AppId}' is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
