@@ -66,17 +66,21 @@ public sealed class SingleAppRunTests : IDisposable
         runner.Output.Should().Contain($"app 'x': cannot load resources: {file}: resource 'broken' has no kind");
     }
 
-    [Fact]
-    public async Task The_shutdown_API_of_a_sidecar_ends_the_run()
+    [Theory]
+    [InlineData(false, 0)]
+    [InlineData(true, 1)]
+    public async Task The_shutdown_API_of_a_sidecar_ends_the_run(bool forced, int exitCode)
     {
         await using var runner = RunnerProcess.Start(_temp.Combine("registry"),
             "run", "--app-id", "x", "--resources-path", _temp.CreateFolder("components"));
         var sidecar = await runner.WaitForReadyAsync("x");
 
         using var http = new HttpClient();
-        (await http.PostAsync($"http://127.0.0.1:{sidecar.DaprHttpPort}/v1.0/shutdown", null)).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        using var shutdown = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{sidecar.DaprHttpPort}/v1.0/shutdown");
+        if (forced) shutdown.Headers.Add("dapr-force-shutdown", "true");
+        (await http.SendAsync(shutdown)).StatusCode.Should().Be(HttpStatusCode.NoContent);
 
-        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+        (await runner.WaitForExitAsync()).Should().Be(exitCode, runner.Output);
         runner.Output.Should().Contain("the sidecar of app 'x' was asked to shut down");
     }
 

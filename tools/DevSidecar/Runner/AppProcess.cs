@@ -108,8 +108,9 @@ public sealed class AppProcess : IAsyncDisposable
             Signal(SigTerm);
             if (await Task.WhenAny(Exited, Task.Delay(gracePeriod)) == Exited)
             {
-                // The app is gone; anything it left behind in its group goes too.
-                Signal(SigKill);
+                // The app is gone; anything it left behind in its group goes too. Its own pid may
+                // already belong to another process, so only the group is addressed.
+                if (_ownProcessGroup) kill(-_process.Id, SigKill);
                 return;
             }
             Signal(SigKill);

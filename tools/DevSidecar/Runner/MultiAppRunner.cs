@@ -62,6 +62,8 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         _running.Add(running);
 
         output.WriteLine($"== RUN == starting app '{app.AppId}'" + (app.Command.Count > 0 ? $": {string.Join(' ', app.Command)}" : " (sidecar only)"));
+        if ((LogFilePath(app, "app") ?? LogFilePath(app, "daprd")) is { } logFile)
+            output.WriteLine($"== RUN == app '{app.AppId}' writes log files to {Path.GetDirectoryName(logFile)}");
         try
         {
             running.Sidecar = await Sidecar.StartAsync(SidecarOptionsFor(app), loggerFactory, stopRequested);
@@ -98,7 +100,8 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             await PublishAppPidAsync(sidecar, running.Process.Id);
         }
 
-        var timedOut = Task.Delay(settings.StartupTimeout, stopRequested);
+        // An app started elsewhere (no command: say, in a debugger) may take as long as it likes.
+        var timedOut = Task.Delay(app.Command.Count > 0 ? settings.StartupTimeout : Timeout.InfiniteTimeSpan, stopRequested);
         Task[] events = running.Process is { } started
             ? [sidecar.Ready, sidecar.ShutdownRequested, timedOut, started.Exited]
             : [sidecar.Ready, sidecar.ShutdownRequested, timedOut];

@@ -180,8 +180,8 @@ internal sealed class PathResolver(string templatePath)
     public string Resolve(string baseDir, string path, string field)
     {
         var full = Path.GetFullPath(Path.Combine(baseDir, ExpandHome(path)));
-        if (!Path.Exists(full))
-            throw new RunFileException(templatePath, $"{field}: '{full}' does not exist");
+        if (!Directory.Exists(full))
+            throw new RunFileException(templatePath, $"{field}: '{full}' is not a folder");
         return full;
     }
 
