@@ -33,6 +33,7 @@ public static class ServiceDefaultsExtensions
             if (SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT") is { } http) dapr.UseHttpEndpoint(http);
             if (SidecarEndpoint(config, "DAPR_GRPC_ENDPOINT", "DAPR_GRPC_PORT") is { } grpc) dapr.UseGrpcEndpoint(grpc);
         });
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();
         builder.Services.Configure<HostOptions>(o =>
