@@ -46,7 +46,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         }
         finally
         {
-            if (ending.Forced) KillAll();
+            if (ending.Forced) await KillAllAsync();
             else await StopAllAsync();
         }
         return ending.ExitCode;
@@ -193,10 +193,12 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         }
     }
 
-    private void KillAll()
+    /// <summary>A forced shutdown: daprd answers 204 and exits about 100 ms later, which lets the answer reach the caller.</summary>
+    private async Task KillAllAsync()
     {
         foreach (var running in _running)
             running.Process?.Kill();
+        await Task.Delay(TimeSpan.FromMilliseconds(100));
     }
 
     private SidecarOptions SidecarOptionsFor(AppSpec app)
