@@ -61,6 +61,7 @@ public sealed class CommandLineTests
     [InlineData("run --app-id a dotnet run", "unexpected argument 'dotnet' (put the app's command after --)")]
     [InlineData("run -f dapr.yaml --app-port 5000", "-f cannot be combined with --app-port; put app settings in the run file")]
     [InlineData("run -a a -a b", "--app-id is given more than once")]
+    [InlineData("run -a a --log-level loud", "log level 'loud' is not one of debug, info, warn, error, fatal")]
     public void Bad_arguments_say_what_is_wrong(string args, string message)
     {
         var parse = () => CommandLine.Parse(args.Split(' '));

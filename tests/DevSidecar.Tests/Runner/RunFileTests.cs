@@ -143,6 +143,7 @@ public sealed class RunFileTests : IDisposable
     [InlineData("version: 1\napps:\n  - appDirPath: a\n  - appDirPath: a\n", "app id 'a' is used by more than one app")]
     [InlineData("version: 1\napps:\n  - appDirPath: a\n    appLogDestination: printer\n", "log destination 'printer'")]
     [InlineData("version: 1\napps:\n  - appDirPath: a\n    appProtocol: smtp\n", "appProtocol 'smtp'")]
+    [InlineData("version: 1\ncommon:\n  logLevel: loud\napps:\n  - appDirPath: a\n", "app 'a': log level 'loud' is not one of debug, info, warn, error, fatal")]
     [InlineData("version: 1\napps: [\n", "line")]
     public void Bad_run_files_are_rejected_with_the_file_and_the_problem(string yaml, string problem)
     {

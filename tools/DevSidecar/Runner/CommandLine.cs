@@ -99,6 +99,8 @@ public static class CommandLine
         };
         if (options.Count > 0)
             throw new UsageException($"--{options.Keys.First()} is not an option of run --app-id");
+        if (SidecarLoggerProvider.CheckLevel(app.LogLevel) is { } badLevel)
+            throw new UsageException(badLevel);
         return new RunAppCommand(app, settings);
     }
 

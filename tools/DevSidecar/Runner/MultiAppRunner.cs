@@ -56,7 +56,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
     {
         var consoleForSidecar = app.DaprdLogDestination.HasFlag(LogDestination.Console) ? output : null;
         var loggerFactory = LoggerFactory.Create(logging => logging
-            .SetMinimumLevel(SidecarLoggerProvider.ParseLevel(app.LogLevel))
+            .SetMinimumLevel(app.LogLevel is null ? LogLevel.Information : SidecarLoggerProvider.DaprLogLevels[app.LogLevel])
             .AddProvider(new SidecarLoggerProvider(app.AppId, consoleForSidecar, LogFilePath(app, "daprd"))));
         var running = new RunningApp(app, loggerFactory);
         _running.Add(running);
@@ -102,29 +102,23 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
 
         // An app started elsewhere (no command: say, in a debugger) may take as long as it likes.
         var timedOut = Task.Delay(app.Command.Count > 0 ? settings.StartupTimeout : Timeout.InfiniteTimeSpan, stopRequested);
-        Task[] events = running.Process is { } started
-            ? [sidecar.Ready, sidecar.ShutdownRequested, timedOut, started.Exited]
-            : [sidecar.Ready, sidecar.ShutdownRequested, timedOut];
-        var first = await Task.WhenAny(events);
+        // Apps started before this one may still die or be shut down while it starts.
+        var endings = RunEndings(starting: running);
+        var first = await Task.WhenAny([sidecar.Ready, timedOut, .. endings.Keys]);
 
-        if (first == sidecar.Ready && sidecar.Ready.IsFaulted)
-        {
-            error.WriteLine($"app '{app.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
-            return Ending.Failed;
-        }
         if (first == sidecar.Ready && sidecar.Ready.IsCompletedSuccessfully)
         {
             var appPort = app.AppPort is { } port ? $"app port {port}" : "no app port";
             output.WriteLine($"== RUN == app '{app.AppId}' is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
             return Ending.Running;
         }
-        if (first == sidecar.ShutdownRequested) return ShutdownRequestedBy(running);
-        if (stopRequested.IsCancellationRequested) return Ending.Stopped;
-        if (running.Process is { Exited.IsCompleted: true } exited)
+        if (first == sidecar.Ready && sidecar.Ready.IsFaulted)
         {
-            ReportExit(exited);
+            error.WriteLine($"app '{app.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
             return Ending.Failed;
         }
+        if (endings.TryGetValue(first, out var ending)) return ending();
+        if (stopRequested.IsCancellationRequested) return Ending.Stopped;
 
         error.WriteLine($"app '{app.AppId}' was not ready within {settings.StartupTimeout.TotalSeconds:0} s"
             + (app.AppPort is { } p ? $" (nothing accepted connections on app port {p})" : "") + "; last lines:");
@@ -136,14 +130,26 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
     private async Task<Ending> WatchAsync(CancellationToken stopRequested)
     {
         var stopped = Task.Delay(Timeout.Infinite, stopRequested);
-        var exits = _running.Where(r => r.Process is not null).ToDictionary(r => (Task)r.Process!.Exited, r => r);
-        var shutdowns = _running.ToDictionary(r => (Task)r.Sidecar!.ShutdownRequested, r => r);
+        var endings = RunEndings(starting: null);
+        var first = await Task.WhenAny([stopped, .. endings.Keys]);
+        return endings.TryGetValue(first, out var ending) ? ending() : Ending.Stopped;
+    }
 
-        var first = await Task.WhenAny([stopped, .. exits.Keys, .. shutdowns.Keys]);
-        if (exits.TryGetValue(first, out var exited))
-            return ReportExit(exited.Process!) == 0 ? Ending.Stopped : Ending.Failed;
-        if (shutdowns.TryGetValue(first, out var asked)) return ShutdownRequestedBy(asked);
-        return Ending.Stopped;
+    /// <summary>
+    /// What ends the run, for every app started so far: its process exiting (a failure unless it exited with 0
+    /// after it was ready) or its sidecar being asked to shut down.
+    /// </summary>
+    private Dictionary<Task, Func<Ending>> RunEndings(RunningApp? starting)
+    {
+        var endings = new Dictionary<Task, Func<Ending>>();
+        foreach (var running in _running)
+        {
+            if (running.Sidecar is { } sidecar)
+                endings[sidecar.ShutdownRequested] = () => ShutdownRequestedBy(running);
+            if (running.Process is { } process)
+                endings[process.Exited] = () => ReportExit(process) == 0 && running != starting ? Ending.Stopped : Ending.Failed;
+        }
+        return endings;
     }
 
     private int ReportExit(AppProcess process)

@@ -62,6 +62,10 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
             if ((app.AppSsl ?? common.AppSsl) == true)
                 protocol = protocol switch { "http" => "https", "grpc" => "grpcs", _ => protocol };
 
+            var logLevel = NonEmpty(app.LogLevel) ?? NonEmpty(common.LogLevel);
+            if (SidecarLoggerProvider.CheckLevel(logLevel) is { } badLevel)
+                throw new RunFileException(templatePath, $"{where}: {badLevel}");
+
             return new AppSpec
             {
                 AppId = appId,
@@ -80,7 +84,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
                 AppHealthProbeInterval = Seconds(Positive(app.AppHealthProbeInterval) ?? Positive(common.AppHealthProbeInterval)),
                 AppHealthProbeTimeout = Milliseconds(Positive(app.AppHealthProbeTimeout) ?? Positive(common.AppHealthProbeTimeout)),
                 AppHealthThreshold = Positive(app.AppHealthThreshold) ?? Positive(common.AppHealthThreshold),
-                LogLevel = NonEmpty(app.LogLevel) ?? NonEmpty(common.LogLevel),
+                LogLevel = logLevel,
                 AppLogDestination = Destination(app.AppLogDestination ?? common.AppLogDestination, LogDestination.FileAndConsole, where, templatePath),
                 DaprdLogDestination = Destination(app.DaprdLogDestination ?? common.DaprdLogDestination, LogDestination.File, where, templatePath),
             };

@@ -31,16 +31,20 @@ public sealed class SidecarLoggerProvider : ILoggerProvider
         lock (_fileLock) _logFile?.Dispose();
     }
 
-    /// <summary>daprd's --log-level values mapped onto .NET levels.</summary>
-    public static LogLevel ParseLevel(string? daprLogLevel) => daprLogLevel?.ToLowerInvariant() switch
+    /// <summary>daprd's --log-level values, mapped onto .NET levels.</summary>
+    public static readonly IReadOnlyDictionary<string, LogLevel> DaprLogLevels = new Dictionary<string, LogLevel>(StringComparer.OrdinalIgnoreCase)
     {
-        null or "" or "info" => LogLevel.Information,
-        "debug" => LogLevel.Debug,
-        "warn" => LogLevel.Warning,
-        "error" => LogLevel.Error,
-        "fatal" => LogLevel.Critical,
-        _ => throw new ArgumentException($"log level '{daprLogLevel}' is not one of debug, info, warn, error, fatal"),
+        ["debug"] = LogLevel.Debug,
+        ["info"] = LogLevel.Information,
+        ["warn"] = LogLevel.Warning,
+        ["error"] = LogLevel.Error,
+        ["fatal"] = LogLevel.Critical,
     };
+
+    public static string? CheckLevel(string? daprLogLevel) =>
+        daprLogLevel is null || DaprLogLevels.ContainsKey(daprLogLevel)
+            ? null
+            : $"log level '{daprLogLevel}' is not one of {string.Join(", ", DaprLogLevels.Keys)}";
 
     private void Write(string line)
     {
