@@ -1,44 +1,235 @@
+using DevSidecar.Api;
+using DevSidecar.Invocation;
+using DevSidecar.PubSub;
+using DevSidecar.Resources;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Hosting;
 
 /// <summary>
 /// One running dev sidecar: Dapr's HTTP API on <see cref="HttpPort"/>, its gRPC API on <see cref="GrpcPort"/>,
-/// and the app channel to the app on <see cref="SidecarOptions.AppPort"/>.
+/// and the app channel to the app on <see cref="SidecarOptions.AppPort"/>. Start-up follows daprd's order:
+/// components, then the APIs (outbound health ready), then wait for the app port, /dapr/config, /dapr/subscribe,
+/// subscriptions (health ready).
 /// </summary>
-public sealed partial class Sidecar : IAsyncDisposable
+public sealed class Sidecar : IAsyncDisposable
 {
+    private readonly SidecarRuntime _runtime;
+    private readonly WebApplication _httpApi;
+    private readonly WebApplication _grpcApi;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource<bool> _shutdownRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<IAsyncDisposable> _subscriptions = [];
+    private readonly DeliveryTracker _deliveries = new();
+    private Task _appInit = Task.CompletedTask;
+    private string? _registryFile;
+    private int _stopped;
+
     public SidecarOptions Options { get; }
     public string AppId => Options.AppId;
     public int HttpPort { get; private set; }
     public int GrpcPort { get; private set; }
 
-    /// <summary>Completes when someone asks this sidecar to shut down (POST /v1.0/shutdown or gRPC Shutdown).
-    /// The result is true for a forced shutdown (header dapr-force-shutdown: true).</summary>
+    /// <summary>Completes when someone asks this sidecar to shut down (POST /v1.0/shutdown or gRPC Shutdown);
+    /// true for a forced shutdown (header dapr-force-shutdown: true).</summary>
     public Task<bool> ShutdownRequested => _shutdownRequested.Task;
 
-    /// <summary>Completes when the sidecar is ready as /v1.0/healthz defines it: the app port is open and subscriptions are running.</summary>
+    /// <summary>Completes when /v1.0/healthz turns 204: the app port is open and subscriptions are running.</summary>
     public Task Ready => _ready.Task;
 
-    private readonly TaskCompletionSource<bool> _shutdownRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
-}
-
-public sealed partial class Sidecar
-{
-    private Sidecar(SidecarOptions options) => Options = options;
+    private Sidecar(SidecarOptions options, SidecarRuntime runtime, WebApplication httpApi, WebApplication grpcApi)
+    {
+        Options = options;
+        _runtime = runtime;
+        _httpApi = httpApi;
+        _grpcApi = grpcApi;
+        runtime.RequestShutdown = force => _shutdownRequested.TrySetResult(force);
+    }
 
     /// <summary>
-    /// Loads the resources (a bad file throws <see cref="DevSidecar.Resources.ResourceLoadException"/>), starts the HTTP and gRPC
-    /// APIs and returns once they answer (/v1.0/healthz/outbound is 204). Waiting for the app and fetching its
-    /// subscriptions go on in the background; <see cref="Ready"/> completes when that is done.
+    /// Loads the resources (a bad file throws <see cref="ResourceLoadException"/>), starts the HTTP and gRPC APIs and
+    /// returns once they answer. Waiting for the app and fetching its subscriptions go on in the background.
     /// </summary>
-    public static Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
-        => throw new NotImplementedException();
+    public static async Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
+    {
+        var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
+        var runtime = new SidecarRuntime(options, resources, loggerFactory);
 
-    /// <summary>Graceful stop as daprd does it: stop taking new messages, let in-flight deliveries finish
-    /// within <see cref="SidecarOptions.GracefulShutdown"/>, then close the APIs.</summary>
-    public Task StopAsync(CancellationToken cancellationToken = default) => throw new NotImplementedException();
+        var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
+        httpApi.MapDaprHttpApi(runtime);
+
+        var grpcApi = BuildHost(options, loggerFactory, options.GrpcPort, HttpProtocols.Http2, services =>
+        {
+            services.AddGrpc(o => o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? ""));
+            services.AddSingleton(runtime);
+        });
+        grpcApi.MapGrpcService<DaprGrpcApi>();
+
+        var sidecar = new Sidecar(options, runtime, httpApi, grpcApi);
+        await httpApi.StartAsync(cancellationToken);
+        await grpcApi.StartAsync(cancellationToken);
+        sidecar.HttpPort = BoundPort(httpApi);
+        sidecar.GrpcPort = BoundPort(grpcApi);
+        sidecar._registryFile = runtime.Registry.Register(new SidecarEntry(options.AppId, options.Namespace, sidecar.HttpPort, Environment.ProcessId, runtime.InternalToken));
+        runtime.OutboundReady = true;
+        runtime.Logger.LogInformation("dapr dev sidecar for app '{AppId}': HTTP API on {HttpPort}, gRPC API on {GrpcPort}, {Components} component(s)",
+            options.AppId, sidecar.HttpPort, sidecar.GrpcPort, runtime.Components.Specs.Count);
+        sidecar._appInit = Task.Run(sidecar.InitAppAsync);
+        return sidecar;
+    }
+
+    private static WebApplication BuildHost(SidecarOptions options, ILoggerFactory loggerFactory, int port, HttpProtocols protocols, Action<IServiceCollection> configure)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(Sidecar).Assembly.GetName().Name });
+        // The sidecar's own logs go to the caller's logger factory; the framework's request chatter does not.
+        builder.Logging.ClearProviders();
+        builder.Logging.AddProvider(new ForwardingLoggerProvider(loggerFactory));
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning).AddFilter("Grpc", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Listen(System.Net.IPAddress.Parse(options.ListenAddress), port, listen => listen.Protocols = protocols);
+            kestrel.Limits.MaxRequestBodySize = null; // daprd's limit is checked per API, not on invocation streams
+            kestrel.AddServerHeader = false;
+        });
+        configure(builder.Services);
+        return builder.Build();
+    }
+
+    private static int BoundPort(WebApplication app) =>
+        new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+
+    /// <summary>daprd's initRuntime tail: wait for the app, read its config and subscriptions, start delivering.</summary>
+    private async Task InitAppAsync()
+    {
+        var token = _stopping.Token;
+        try
+        {
+            var programmatic = (IReadOnlyList<SubscriptionSpec>)[];
+            if (Options.AppPort is not null)
+            {
+                await _runtime.App.WaitForAppPortAsync(token);
+                if (Options.EnableAppHealthCheck)
+                {
+                    while (!await _runtime.App.ProbeHealthAsync(token)) await Task.Delay(Options.AppHealthProbeInterval, token);
+                }
+                await _runtime.App.CallConfigAsync(token);
+                programmatic = await _runtime.App.GetProgrammaticSubscriptionsAsync(token);
+                await StartSubscriptionsAsync(programmatic, token);
+            }
+            _runtime.Ready = true;
+            _ready.TrySetResult();
+            _runtime.Logger.LogInformation("app '{AppId}' is ready; {Count} subscription(s) running", Options.AppId, _runtime.ActiveSubscriptions.Count);
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            _ready.TrySetCanceled(token);
+        }
+        catch (Exception e)
+        {
+            _runtime.Logger.LogError(e, "initialising the app channel failed");
+            _ready.TrySetException(e);
+        }
+    }
+
+    /// <summary>One subscription per (pubsub, topic): programmatic ones override declarative ones, the first declarative one wins.</summary>
+    private async Task StartSubscriptionsAsync(IReadOnlyList<SubscriptionSpec> programmatic, CancellationToken token)
+    {
+        var effective = new Dictionary<(string, string), SubscriptionSpec>();
+        foreach (var s in programmatic) effective.TryAdd((s.PubSubName, s.Topic), s);
+        foreach (var s in _runtime.DeclarativeSubscriptions) effective.TryAdd((s.PubSubName, s.Topic), s);
+
+        var active = new List<SubscriptionSpec>();
+        foreach (var subscription in effective.Values)
+        {
+            if (!_runtime.Components.PubSubs.TryGetValue(subscription.PubSubName, out var pubsub))
+            {
+                _runtime.Logger.LogError("subscription to topic '{Topic}' names pubsub '{PubSub}', which is not loaded; skipped",
+                    subscription.Topic, subscription.PubSubName);
+                continue;
+            }
+            EventDelivery delivery;
+            try
+            {
+                delivery = new EventDelivery(subscription, pubsub, _runtime.App, Options, _runtime.Logger);
+            }
+            catch (FormatException e)
+            {
+                _runtime.Logger.LogError("subscription to topic '{Topic}': {Error}; skipped", subscription.Topic, e.Message);
+                continue;
+            }
+            var consumerGroup = pubsub.Spec.Get("consumerID") is { Length: > 0 } id ? id : Options.AppId;
+            var handle = await pubsub.SubscribeAsync(subscription.Topic, consumerGroup, subscription.Metadata,
+                (message, ct) => _deliveries.Track(() => delivery.HandleAsync(message, ct)), token);
+            _subscriptions.Add(handle);
+            active.Add(subscription);
+        }
+        _runtime.ActiveSubscriptions = active;
+    }
+
+    /// <summary>
+    /// Graceful stop as daprd does it: stop taking new messages, let in-flight deliveries finish within
+    /// <see cref="SidecarOptions.GracefulShutdown"/>, then close the APIs.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
+        using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        grace.CancelAfter(Options.GracefulShutdown);
+
+        await _stopping.CancelAsync();
+        await _appInit;
+        var unsubscribed = Task.WhenAll(_subscriptions.Select(s => s.DisposeAsync().AsTask()));
+        try
+        {
+            await unsubscribed.WaitAsync(grace.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _runtime.Logger.LogWarning("graceful shutdown timed out with {Count} delivery(ies) in flight", _deliveries.InFlight);
+        }
+
+        if (_registryFile is not null) File.Delete(_registryFile);
+        _runtime.OutboundReady = false;
+        _runtime.Ready = false;
+        await Task.WhenAll(_httpApi.StopAsync(grace.Token), _grpcApi.StopAsync(grace.Token));
+        await _httpApi.DisposeAsync();
+        await _grpcApi.DisposeAsync();
+        await _runtime.Components.DisposeAsync();
+        _runtime.App.Dispose();
+    }
 
     public async ValueTask DisposeAsync() => await StopAsync();
+
+    private sealed class ForwardingLoggerProvider(ILoggerFactory factory) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => factory.CreateLogger(categoryName);
+        public void Dispose() { }
+    }
+
+    /// <summary>Counts deliveries in flight, for the shutdown log.</summary>
+    private sealed class DeliveryTracker
+    {
+        private int _inFlight;
+        public int InFlight => Volatile.Read(ref _inFlight);
+
+        public async Task Track(Func<Task> delivery)
+        {
+            Interlocked.Increment(ref _inFlight);
+            try
+            {
+                await delivery();
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+    }
 }

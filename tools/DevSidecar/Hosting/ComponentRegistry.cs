@@ -1,0 +1,49 @@
+using DevSidecar.PubSub;
+using DevSidecar.Resources;
+using DevSidecar.State;
+using Microsoft.Extensions.Logging;
+
+namespace DevSidecar.Hosting;
+
+/// <summary>The components one sidecar loaded, by name, and the factories for the types the dev sidecar knows.</summary>
+public sealed class ComponentRegistry : IAsyncDisposable
+{
+    private static readonly Dictionary<string, Func<ComponentSpec, ILogger, object>> Factories = new(StringComparer.Ordinal)
+    {
+        ["pubsub.in-memory"] = (spec, logger) => new InMemoryPubSub(spec, InMemoryBus.Named(spec.Name), logger),
+        ["state.in-memory"] = (spec, _) => InMemoryStateStore.Create(spec),
+    };
+
+    public static ISet<string> KnownTypes { get; } = Factories.Keys.ToHashSet(StringComparer.Ordinal);
+
+    public IReadOnlyList<ComponentSpec> Specs { get; }
+    public IReadOnlyDictionary<string, IPubSub> PubSubs { get; }
+    public IReadOnlyDictionary<string, IStateStore> StateStores { get; }
+
+    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, ILoggerFactory loggerFactory)
+    {
+        Specs = specs;
+        var pubsubs = new Dictionary<string, IPubSub>(StringComparer.Ordinal);
+        var stores = new Dictionary<string, IStateStore>(StringComparer.Ordinal);
+        foreach (var spec in specs)
+        {
+            var component = Factories[spec.Type](spec, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
+            switch (component)
+            {
+                case IPubSub pubsub: pubsubs[spec.Name] = pubsub; break;
+                case IStateStore store: stores[spec.Name] = store; break;
+            }
+        }
+        PubSubs = pubsubs;
+        StateStores = stores;
+    }
+
+    public IReadOnlyList<string> CapabilitiesOf(string name) =>
+        PubSubs.TryGetValue(name, out var p) ? p.Features : StateStores.TryGetValue(name, out var s) ? s.Features : [];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pubsub in PubSubs.Values) await pubsub.DisposeAsync();
+        foreach (var store in StateStores.Values) await store.DisposeAsync();
+    }
+}

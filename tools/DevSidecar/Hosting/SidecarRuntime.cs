@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+using DevSidecar.Invocation;
+using DevSidecar.PubSub;
+using DevSidecar.Resources;
+using DevSidecar.State;
+using Microsoft.Extensions.Logging;
+
+namespace DevSidecar.Hosting;
+
+/// <summary>Everything one sidecar's HTTP and gRPC front ends share.</summary>
+public sealed class SidecarRuntime
+{
+    public SidecarRuntime(SidecarOptions options, ResourceSet resources, ILoggerFactory loggerFactory)
+    {
+        Options = options;
+        Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
+        Components = new ComponentRegistry(resources.Components, loggerFactory);
+        DeclarativeSubscriptions = resources.Subscriptions;
+        State = new StateApi(Components, options);
+        Publish = new PublishApi(Components, options);
+        App = new AppChannel.AppChannel(options, Logger);
+        Registry = new SidecarRegistry(options.RegistryDirectory);
+        InternalToken = Guid.NewGuid().ToString("N");
+        Invocation = new InvocationProxy(options, App, Registry, InternalToken, Logger);
+        foreach (var (key, value) in options.ExtendedMetadata) ExtendedMetadata[key] = value;
+    }
+
+    public SidecarOptions Options { get; }
+    public ILogger Logger { get; }
+    public ComponentRegistry Components { get; }
+    public IReadOnlyList<SubscriptionSpec> DeclarativeSubscriptions { get; }
+    public StateApi State { get; }
+    public PublishApi Publish { get; }
+    public AppChannel.AppChannel App { get; }
+    public SidecarRegistry Registry { get; }
+    public string InternalToken { get; }
+    public InvocationProxy Invocation { get; }
+
+    /// <summary>The metadata API's <c>extended</c> section (PUT /v1.0/metadata/{key}).</summary>
+    public ConcurrentDictionary<string, string> ExtendedMetadata { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The subscriptions in force, as the metadata API lists them.</summary>
+    public IReadOnlyList<SubscriptionSpec> ActiveSubscriptions { get; set; } = [];
+
+    /// <summary>/v1.0/healthz/outbound: components loaded and APIs up.</summary>
+    public volatile bool OutboundReady;
+
+    /// <summary>/v1.0/healthz: the app port is open and subscriptions are running.</summary>
+    public volatile bool Ready;
+
+    /// <summary>Raised by /v1.0/shutdown and the gRPC Shutdown; the argument says whether it is forced.</summary>
+    public Action<bool> RequestShutdown { get; set; } = _ => { };
+}
