@@ -217,4 +217,31 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         subs.Should().NotContain(s => (string)s["topic"]! == "decl-scoped", "scoped to another app");
         subs.Count(s => (string)s["topic"]! == "orders").Should().Be(1, "one subscription per (pubsub, topic)");
     }
+
+    [Fact]
+    public async Task Status_DROP_without_dead_letter_topic_is_not_retried()
+    {
+        var marker = NewMarker();
+        await Publish("behave-nodlq", marker, "DROP");
+        await Wait.UntilAsync(() => App.Attempts(marker) == 1, "first delivery");
+        await Wait.StaysAsync(() => App.Attempts(marker) == 1, "DROP is not retried");
+    }
+
+    [Fact]
+    public async Task Event_matching_no_rule_and_no_default_is_not_delivered()
+    {
+        var marker = NewMarker();
+        await H.Dapr.PublishEventAsync(TestApp.PubSub, "decl-nomatch", new { marker });
+        await H.Dapr.PublishEventAsync(TestApp.PubSub, "decl-nomatch", new { marker = marker + "-hit" }, new Dictionary<string, string> { ["cloudevent.type"] = "never-sent" });
+        await Wait.ForAsync(() => App.At("/decl/nomatch", marker + "-hit").FirstOrDefault(), "the matching event");
+        await Wait.StaysAsync(() => App.Received.Count(x => x.RawBody.Contains(marker) && !x.RawBody.Contains(marker + "-hit")) == 0, "a non-matching event is dropped (§2.2)");
+    }
+
+    [Fact]
+    public async Task Subscribe_request_has_json_content_type()
+    {
+        App.SubscribeRequestHeaders!.TryGetValue("Content-Type", out var ct).Should().BeTrue();
+        ct.Should().StartWith("application/json");
+        await Task.CompletedTask;
+    }
 }

@@ -85,4 +85,40 @@ public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFix
             if (x is RpcException rpc) return rpc;
         return null;
     }
+
+    private static readonly Method<byte[], byte[]> Reflection = new(MethodType.DuplexStreaming, "grpc.reflection.v1.ServerReflection", "ServerReflectionInfo",
+        Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+    private static readonly Method<byte[], byte[]> NoSuchService = new(MethodType.Unary, "foo.bar.v1.NoSuch", "Call",
+        Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
+
+    [Fact]
+    public async Task Server_reflection_answers_or_is_Unimplemented_but_never_hangs()
+    {
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{H.Sidecar.GrpcPort}");
+        // ServerReflectionRequest { file_containing_symbol (4) = "dapr.proto.runtime.v1.Dapr" }, as Dapr.Client probes it.
+        var symbol = System.Text.Encoding.UTF8.GetBytes("dapr.proto.runtime.v1.Dapr");
+        var request = new byte[] { 0x22, (byte)symbol.Length }.Concat(symbol).ToArray();
+        using var call = channel.CreateCallInvoker().AsyncDuplexStreamingCall(Reflection, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)));
+        try
+        {
+            await call.RequestStream.WriteAsync(request);
+            await call.RequestStream.CompleteAsync();
+            var got = await call.ResponseStream.MoveNext(CancellationToken.None);
+            got.Should().BeTrue("reflection answers one response per request");
+            call.ResponseStream.Current.Should().NotBeEmpty();
+        }
+        catch (RpcException ex)
+        {
+            ex.StatusCode.Should().Be(StatusCode.Unimplemented, "without reflection the probe must fail fast so the SDK falls back (hard part #2)");
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_grpc_service_is_Unimplemented()
+    {
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{H.Sidecar.GrpcPort}");
+        var act = async () => await channel.CreateCallInvoker().AsyncUnaryCall(NoSuchService, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)), []);
+        (await act.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unimplemented);
+    }
 }

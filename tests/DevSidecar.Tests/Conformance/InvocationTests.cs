@@ -259,4 +259,37 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
         (await H.Dapr.GetStateAsync<string>(TestApp.Store, key)).Should().Be("payload");
     }
+
+    [Fact]
+    public async Task Forwarded_headers_and_caller_namespace_are_added()
+    {
+        var echo = ParseEcho(await H.Http.GetStringAsync($"/v1.0/invoke/{H.AppId}/method/echo/fwd"));
+        echo.Headers.Should().ContainKey("x-forwarded-for");
+        echo.Headers.Should().ContainKey("x-forwarded-host");
+        echo.Headers.Should().ContainKey("forwarded").WhoseValue.Should().Contain("for=");
+        echo.Headers.Should().ContainKey("dapr-caller-namespace").WhoseValue.Should().Be("default");
+    }
+
+    [Fact]
+    public async Task Chunked_request_body_is_forwarded()
+    {
+        var payload = string.Concat(Enumerable.Repeat("chunk-", 2000));
+        var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(payload)));
+        content.Headers.ContentType = new MediaTypeHeaderValue("text/plain");
+        using var req = new HttpRequestMessage(HttpMethod.Post, $"/v1.0/invoke/{H.AppId}/method/echo/chunked") { Content = content };
+        req.Headers.TransferEncodingChunked = true;
+        using var resp = await H.Http.SendAsync(req);
+        resp.StatusCode.Should().Be(HttpStatusCode.OK);
+        ParseEcho(await resp.Content.ReadAsStringAsync()).Body.Should().Be(payload);
+    }
+
+    [Fact]
+    public async Task Header_style_to_unknown_app_is_500_ERR_DIRECT_INVOKE()
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Get, "/some/path");
+        req.Headers.Add("dapr-app-id", "no-such-app-abc");
+        using var resp = await H.Http.SendAsync(req);
+        resp.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
+        ((string)(await ReadJson(resp))["errorCode"]!).Should().Be("ERR_DIRECT_INVOKE");
+    }
 }

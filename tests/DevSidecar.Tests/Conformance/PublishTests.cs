@@ -243,6 +243,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         ((string)ce["topic"]!).Should().Be("orders");
         ((string)ce["pubsubname"]!).Should().Be(TestApp.PubSub);
         ce.ContainsKey("time").Should().BeTrue("daprd adds time when missing");
+        ((string)ce["traceparent"]!).Should().NotBeNullOrEmpty("daprd adds trace fields when missing");
         ce["data"]!["marker"]!.GetValue<string>().Should().Be(marker);
     }
 
@@ -319,5 +320,78 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_EVENTS_SER");
+    }
+
+    [Fact]
+    public async Task PublishByteEventAsync_octet_stream_arrives_as_data_base64()
+    {
+        var bytes = Guid.NewGuid().ToByteArray();
+        var b64 = Convert.ToBase64String(bytes);
+        await H.Dapr.PublishByteEventAsync(TestApp.PubSub, "orders", bytes, "application/octet-stream");
+        var r = await Wait.ForAsync(() => App.At("/orders").FirstOrDefault(x => x.RawBody.Contains(b64)), "byte event");
+        ((string)r.Envelope["datacontenttype"]!).Should().Be("application/octet-stream");
+        ((string)r.Envelope["data_base64"]!).Should().Be(b64);
+    }
+
+    [Fact]
+    public async Task BulkPublishEventAsync_delivers_every_entry()
+    {
+        var markers = Enumerable.Range(0, 3).Select(_ => NewMarker()).ToList();
+        var result = await H.Dapr.BulkPublishEventAsync(TestApp.PubSub, "orders", markers.Select(m => new { marker = m }).ToList());
+        result.FailedEntries.Should().BeEmpty();
+        foreach (var m in markers)
+            (await Arrival("/orders", m)).Envelope["data"]!["marker"]!.GetValue<string>().Should().Be(m);
+    }
+
+    [Fact]
+    public async Task Event_published_by_another_sidecar_has_that_app_as_source()
+    {
+        // The dev sidecar's in-memory broker is shared in-process (documented difference), so a second app id can publish to this app.
+        var publisher = await H.StartPeerSidecarAsync("publisher");
+        using var dapr = Harness.Harness.NewDaprClient(publisher);
+        var marker = NewMarker();
+        await dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
+        ((string)(await Arrival("/orders", marker)).Envelope["source"]!).Should().Be(publisher.AppId);
+    }
+
+    [Fact]
+    public async Task Topic_may_contain_slashes()
+    {
+        var marker = NewMarker();
+        (await Publish("nested/topic", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        var r = await Arrival("/decl/nested", marker);
+        ((string)r.Envelope["topic"]!).Should().Be("nested/topic");
+    }
+
+    [Fact]
+    public async Task Unknown_pubsub_error_carries_rich_details()
+    {
+        using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
+        var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
+        var details = body["details"]!.AsArray().Select(d => d!.AsObject()).ToList();
+        var info = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ErrorInfo");
+        ((string)info["reason"]!).Should().Be("DAPR_PUBSUB_NOT_FOUND");
+        ((string)info["domain"]!).Should().Be("dapr.io");
+        var resource = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ResourceInfo");
+        ((string)resource["resource_type"]!).Should().Be("pubsub", "ResourceInfo keys are snake_case (§1.1)");
+        ((string)resource["resource_name"]!).Should().Be("nope");
+    }
+
+    [Fact]
+    public async Task Bulk_publish_is_also_registered_under_v1_0()
+    {
+        var marker = NewMarker();
+        var body = $$$"""[{"entryId":"a","event":{"marker":"{{{marker}}}"},"contentType":"application/json"}]""";
+        using var resp = await H.Http.PostAsync("/v1.0/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        await Arrival("/orders", marker);
+    }
+
+    [Fact]
+    public async Task Bulk_publish_entry_content_type_mismatch_is_400()
+    {
+        var body = """[{"entryId":"a","event":{"not":"base64"},"contentType":"application/octet-stream"}]""";
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
 }

@@ -360,4 +360,68 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         using var otherHttp = Harness.Harness.NewHttp(other);
         (await otherHttp.GetAsync($"/v1.0/state/{Store}/{NewKey()}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
     }
+
+    [Fact]
+    public async Task SaveBulkState_and_DeleteBulkState_over_grpc()
+    {
+        var k1 = NewKey();
+        var k2 = NewKey();
+        await H.Dapr.SaveBulkStateAsync(Store, [new SaveStateItem<string>(k1, "v1", null!), new SaveStateItem<string>(k2, "v2", null!)]);
+        (await H.Dapr.GetStateAsync<string>(Store, k1)).Should().Be("v1");
+        (await H.Dapr.GetStateAsync<string>(Store, k2)).Should().Be("v2");
+        await H.Dapr.DeleteBulkStateAsync(Store, [new BulkDeleteStateItem(k1, null!), new BulkDeleteStateItem(k2, null!)]);
+        (await H.Dapr.GetStateAsync<string>(Store, k1)).Should().BeNull();
+        (await H.Dapr.GetStateAsync<string>(Store, k2)).Should().BeNull();
+    }
+
+    [Fact]
+    public async Task Http_ttl_metadata_is_reported_as_ttlExpireTime_header()
+    {
+        var key = NewKey();
+        var before = DateTimeOffset.UtcNow;
+        (await SaveHttp($$$"""[{"key":"{{{key}}}","value":"v","metadata":{"ttlInSeconds":"300"}}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        using var resp = await H.Http.GetAsync($"/v1.0/state/{Store}/{key}");
+        resp.StatusCode.Should().Be(HttpStatusCode.OK);
+        resp.Headers.TryGetValues("metadata.ttlExpireTime", out var v).Should().BeTrue("TTL is reported as the metadata.ttlExpireTime header (§1.4)");
+        DateTimeOffset.Parse(v!.Single(), System.Globalization.CultureInfo.InvariantCulture).Should().BeCloseTo(before.AddSeconds(300), TimeSpan.FromSeconds(15));
+    }
+
+    [Fact]
+    public async Task Http_query_metadata_is_merged_into_each_item()
+    {
+        var key = NewKey();
+        using var save = await H.Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=300", Harness.Harness.Json($$$"""[{"key":"{{{key}}}","value":"v"}]"""));
+        save.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        using var resp = await H.Http.GetAsync($"/v1.0/state/{Store}/{key}");
+        resp.Headers.Contains("metadata.ttlExpireTime").Should().BeTrue("query metadata.* applies to every item");
+    }
+
+    [Fact]
+    public async Task Http_first_write_without_etag_on_existing_key_is_409()
+    {
+        var key = NewKey();
+        var item = $$$"""[{"key":"{{{key}}}","value":1,"options":{"concurrency":"first-write"}}]""";
+        (await SaveHttp(item)).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        using var resp = await SaveHttp(item);
+        resp.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        ((string)(await ErrorBody(resp))["errorCode"]!).Should().Be("ERR_STATE_SAVE");
+    }
+
+    [Fact]
+    public async Task Http_illegal_key_error_carries_reason_and_field_violation()
+    {
+        using var resp = await SaveHttp("""[{"key":"x||y","value":1}]""");
+        var details = (await ErrorBody(resp))["details"]!.AsArray().Select(d => d!.AsObject()).ToList();
+        ((string)details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ErrorInfo")["reason"]!).Should().Be("DAPR_STATE_ILLEGAL_KEY");
+        details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.BadRequest")["field_violations"]!.AsArray().Should().NotBeEmpty();
+    }
+
+    [Fact]
+    public async Task Http_empty_transaction_and_delete_of_missing_key_are_204()
+    {
+        using var tx = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json("""{"operations":[]}"""));
+        tx.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        using var del = await H.Http.DeleteAsync($"/v1.0/state/{Store}/{NewKey()}");
+        del.StatusCode.Should().Be(HttpStatusCode.NoContent);
+    }
 }

@@ -222,6 +222,28 @@ public sealed class Harness : IAsyncDisposable
               topic: orders
               routes:
                 default: /decl/orders-declarative
+            ---
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata:
+              name: decl-nested-topic
+            spec:
+              pubsubname: pubsub
+              topic: nested/topic
+              routes:
+                default: /decl/nested
+            ---
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata:
+              name: decl-no-match
+            spec:
+              pubsubname: pubsub
+              topic: decl-nomatch
+              routes:
+                rules:
+                  - match: event.type == "never-sent"
+                    path: /decl/nomatch
             """);
     }
 }
