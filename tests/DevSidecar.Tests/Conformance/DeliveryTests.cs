@@ -244,4 +244,25 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         ct.Should().StartWith("application/json");
         await Task.CompletedTask;
     }
+
+    [Fact]
+    public async Task Dapr_config_is_requested_before_dapr_subscribe()
+    {
+        var calls = App.DaprCalls.Select(c => c.Path).ToList();
+        calls.Should().Contain("/dapr/config");
+        calls.IndexOf("/dapr/config").Should().BeLessThan(calls.IndexOf("/dapr/subscribe"), "GET /dapr/config, then GET /dapr/subscribe (§2.1)");
+        App.DaprCalls.First(c => c.Path == "/dapr/config").Headers.TryGetValue("dapr-app-id", out var id).Should().BeTrue();
+        id.Should().Be(H.AppId);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Delivery_traceparent_continues_the_event_trace()
+    {
+        var marker = NewMarker();
+        await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
+        var r = await Wait.ForAsync(() => App.At("/orders", marker).FirstOrDefault(), "delivery");
+        var eventTrace = ((string)r.Envelope["traceparent"]!).Split('-')[1];
+        r.Header("traceparent")!.Split('-')[1].Should().Be(eventTrace, "the delivery's traceparent is derived from the event (§2.3)");
+    }
 }

@@ -39,6 +39,8 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
         var subs = md["subscriptions"]!.AsArray().Select(s => s!.AsObject()).ToList();
         subs.Should().Contain(s => (string)s["topic"]! == "orders" && (string)s["pubsubname"]! == "pubsub" && (string)s["type"]! == "PROGRAMMATIC");
         ((int)md["appConnectionProperties"]!["port"]!).Should().Be(H.AppPort);
+        ((string)md["appConnectionProperties"]!["protocol"]!).Should().Be("http");
+        ((string)md["appConnectionProperties"]!["channelAddress"]!).Should().Be("127.0.0.1");
     }
 
     [Fact]
@@ -146,5 +148,15 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
         using var resp = await h.Http.SendAsync(req);
         resp.IsSuccessStatusCode.Should().BeTrue();
         (await Wait.WithDeadline(h.Sidecar.ShutdownRequested, "ShutdownRequested")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Grpc_shutdown_with_force_metadata_is_forced()
+    {
+        await using var h = await Harness.Harness.StartAsync(new HarnessOptions { WaitReady = false });
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{h.Sidecar.GrpcPort}");
+        var client = new Dapr.Client.Autogen.Grpc.v1.Dapr.DaprClient(channel);
+        await client.ShutdownAsync(new Dapr.Client.Autogen.Grpc.v1.ShutdownRequest(), new Grpc.Core.Metadata { { "dapr-force-shutdown", "true" } }, DateTime.UtcNow.AddSeconds(10));
+        (await Wait.WithDeadline(h.Sidecar.ShutdownRequested, "ShutdownRequested")).Should().BeTrue("dapr-force-shutdown is also accepted as gRPC metadata (§1.6)");
     }
 }

@@ -397,4 +397,24 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
+
+    [Fact]
+    public async Task Http_publish_uses_the_callers_trace_context()
+    {
+        var marker = NewMarker();
+        var traceId = Guid.NewGuid().ToString("N");
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1.0/publish/pubsub/orders") { Content = Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}") };
+        req.Headers.TryAddWithoutValidation("traceparent", $"00-{traceId}-0123456789abcdef-01");
+        (await H.Http.SendAsync(req)).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        var ce = (await Arrival("/orders", marker)).Envelope;
+        ((string)ce["traceparent"]!).Split('-')[1].Should().Be(traceId);
+    }
+
+    [Fact]
+    public async Task Cloudevent_override_keys_are_case_insensitive()
+    {
+        var marker = NewMarker();
+        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (§1.3)");
+    }
 }

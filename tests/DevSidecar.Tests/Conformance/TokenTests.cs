@@ -98,4 +98,22 @@ public sealed class TokenTests : IAsyncLifetime
         var r = await Wait.ForAsync(() => H.RequireApp.At("/orders", marker).FirstOrDefault(), "delivery");
         r.Header("dapr-api-token").Should().Be(AppToken);
     }
+
+    [Fact]
+    public async Task Grpc_with_wrong_token_is_Unauthenticated()
+    {
+        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar, "wrong-token");
+        var act = () => dapr.GetMetadataAsync();
+        Rpc((await act.Should().ThrowAsync<Exception>()).Which)!.StatusCode.Should().Be(StatusCode.Unauthenticated);
+    }
+
+    [Fact]
+    public async Task Header_style_invocation_also_needs_the_token()
+    {
+        using var http = NoTokenHttp();
+        using var req = new HttpRequestMessage(HttpMethod.Get, "/echo/x");
+        req.Headers.Add("dapr-app-id", H.AppId);
+        (await http.SendAsync(req)).StatusCode.Should().Be(HttpStatusCode.Unauthorized);
+        H.RequireApp.At("/echo/x").Should().BeEmpty();
+    }
 }

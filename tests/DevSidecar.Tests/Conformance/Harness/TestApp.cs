@@ -56,6 +56,9 @@ public sealed class TestApp : IAsyncDisposable
     public SidecarEndpoints Sidecar { get; } = new();
     public int Port { get; private set; }
     public int SubscribeCalls;
+    private readonly ConcurrentQueue<(string Path, IReadOnlyDictionary<string, string> Headers)> _daprCalls = new();
+    /// <summary>Calls the sidecar made to /dapr/* (config, subscribe), in order.</summary>
+    public IReadOnlyList<(string Path, IReadOnlyDictionary<string, string> Headers)> DaprCalls => _daprCalls.ToList();
     public IReadOnlyDictionary<string, string>? SubscribeRequestHeaders { get; private set; }
 
     public IEnumerable<Received> Received => _received;
@@ -104,6 +107,8 @@ public sealed class TestApp : IAsyncDisposable
     {
         app.Use(async (ctx, next) =>
         {
+            if (ctx.Request.Path.StartsWithSegments("/dapr"))
+                _daprCalls.Enqueue((ctx.Request.Path.Value!, Snapshot(ctx.Request.Headers)));
             if (ctx.Request.Path.StartsWithSegments("/dapr/subscribe"))
             {
                 Interlocked.Increment(ref SubscribeCalls);
