@@ -8,10 +8,10 @@ namespace DevSidecar.Hosting;
 /// <summary>The components one sidecar loaded, by name, and the factories for the types the dev sidecar knows.</summary>
 public sealed class ComponentRegistry : IAsyncDisposable
 {
-    private static readonly Dictionary<string, Func<ComponentSpec, ILogger, object>> Factories = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Func<ComponentSpec, string, ILogger, object>> Factories = new(StringComparer.Ordinal)
     {
-        ["pubsub.in-memory"] = (spec, logger) => new InMemoryPubSub(spec, InMemoryBus.Named(spec.Name), logger),
-        ["state.in-memory"] = (spec, _) => InMemoryStateStore.Create(spec),
+        ["pubsub.in-memory"] = (spec, scope, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{scope}/{spec.Name}"), logger),
+        ["state.in-memory"] = (spec, scope, _) => InMemoryStateStore.Create(spec, scope),
     };
 
     public static ISet<string> KnownTypes { get; } = Factories.Keys.ToHashSet(StringComparer.Ordinal);
@@ -20,14 +20,14 @@ public sealed class ComponentRegistry : IAsyncDisposable
     public IReadOnlyDictionary<string, IPubSub> PubSubs { get; }
     public IReadOnlyDictionary<string, IStateStore> StateStores { get; }
 
-    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, ILoggerFactory loggerFactory)
+    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, string inMemoryScope, ILoggerFactory loggerFactory)
     {
         Specs = specs;
         var pubsubs = new Dictionary<string, IPubSub>(StringComparer.Ordinal);
         var stores = new Dictionary<string, IStateStore>(StringComparer.Ordinal);
         foreach (var spec in specs)
         {
-            var component = Factories[spec.Type](spec, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
+            var component = Factories[spec.Type](spec, inMemoryScope, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
             switch (component)
             {
                 case IPubSub pubsub: pubsubs[spec.Name] = pubsub; break;

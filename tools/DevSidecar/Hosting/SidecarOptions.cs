@@ -56,6 +56,13 @@ public sealed record SidecarOptions
     /// </summary>
     public string RegistryDirectory { get; init; } = DefaultRegistryDirectory;
 
+    /// <summary>
+    /// Sidecars with the same scope share their in-memory components (pubsub.in-memory, state.in-memory) by component
+    /// name; the apps of one run share the default scope. Tests that host several independent runs in one process
+    /// give each its own scope.
+    /// </summary>
+    public string InMemoryScope { get; init; } = "";
+
     /// <summary>Keys the runner (like the Dapr CLI) publishes in the metadata API's extended section.</summary>
     public IReadOnlyDictionary<string, string> ExtendedMetadata { get; init; } = new Dictionary<string, string>();
 

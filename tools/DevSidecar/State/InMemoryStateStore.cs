@@ -11,7 +11,7 @@ public sealed class InMemoryStateStore(ComponentSpec spec, InMemoryStateStore.Da
 {
     private static readonly ConcurrentDictionary<string, Data> Stores = new(StringComparer.Ordinal);
 
-    public static InMemoryStateStore Create(ComponentSpec spec) => new(spec, Stores.GetOrAdd(spec.Name, _ => new Data()));
+    public static InMemoryStateStore Create(ComponentSpec spec, string scope) => new(spec, Stores.GetOrAdd($"{scope}/{spec.Name}", _ => new Data()));
 
     public ComponentSpec Spec => spec;
     public IReadOnlyList<string> Features => ["ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "ACTOR"];

@@ -1,0 +1,37 @@
+namespace OrderFlow.Contracts;
+
+/// <summary>Names of the Dapr components every service uses; the YAML in components/ defines them.</summary>
+public static class Components
+{
+    public const string PubSub = "pubsub";
+    public const string StateStore = "statestore";
+}
+
+/// <summary>App ids, as in dapr.yaml.</summary>
+public static class AppIds
+{
+    public const string Orders = "orders";
+    public const string Inventory = "inventory";
+    public const string Payments = "payments";
+    public const string Shipping = "shipping";
+    public const string Notifications = "notifications";
+}
+
+/// <summary>
+/// The flow's topics. Every service publishes the outcome of its step whatever the style;
+/// which services react to which topic is wired by the Subscription resources of the chosen style.
+/// </summary>
+public static class Topics
+{
+    public const string OrderPlaced = "order-placed";
+    public const string StockReserved = "stock-reserved";
+    public const string StockRejected = "stock-rejected";
+    public const string PaymentCharged = "payment-charged";
+    public const string PaymentDeclined = "payment-declined";
+    public const string ShipmentDispatched = "shipment-dispatched";
+    public const string ShipmentFailed = "shipment-failed";
+    public const string PaymentRefunded = "payment-refunded";
+    public const string StockReleased = "stock-released";
+    public const string OrderCompleted = "order-completed";
+    public const string OrderCancelled = "order-cancelled";
+}

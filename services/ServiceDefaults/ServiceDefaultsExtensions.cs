@@ -1,0 +1,58 @@
+using Dapr.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace OrderFlow.ServiceDefaults;
+
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>
+    /// Listens on APP_PORT (set by `dapr run` and by the dev sidecar's runner), talks to the sidecar named by
+    /// DAPR_HTTP_PORT / DAPR_GRPC_PORT (or DAPR_HTTP_ENDPOINT / DAPR_GRPC_ENDPOINT), logs one line per entry.
+    /// </summary>
+    public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        if (config["APP_PORT"] is { Length: > 0 } appPort)
+            builder.WebHost.UseUrls($"http://127.0.0.1:{appPort}");
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        builder.Services.AddDaprClient(dapr =>
+        {
+            if (SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT") is { } http) dapr.UseHttpEndpoint(http);
+            if (SidecarEndpoint(config, "DAPR_GRPC_ENDPOINT", "DAPR_GRPC_PORT") is { } grpc) dapr.UseGrpcEndpoint(grpc);
+        });
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHealthChecks();
+        builder.Services.Configure<HostOptions>(o =>
+            o.ShutdownTimeout = TimeSpan.FromSeconds(config.GetValue("ShutdownGraceSeconds", 10)));
+        return builder;
+    }
+
+    /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz.</summary>
+    public static WebApplication MapServiceDefaults(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseCloudEvents();
+        app.MapHealthChecks("/healthz");
+        return app;
+    }
+
+    private static string? SidecarEndpoint(IConfiguration config, string endpointKey, string portKey) =>
+        config[endpointKey] is { Length: > 0 } endpoint ? endpoint
+        : config[portKey] is { Length: > 0 } port ? $"http://127.0.0.1:{port}"
+        : null;
+}

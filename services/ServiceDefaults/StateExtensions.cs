@@ -1,0 +1,37 @@
+using Dapr.Client;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.ServiceDefaults;
+
+public static class StateExtensions
+{
+    private const int MaxAttempts = 100;
+
+    /// <summary>
+    /// Read-modify-write of one key under optimistic concurrency: the write carries the ETag that was read
+    /// (first-write when the key is new), and a conflict is retried on fresh state rather than lost.
+    /// <paramref name="update"/> returns null to leave the key as it is.
+    /// </summary>
+    public static async Task<T?> UpdateStateAsync<T>(this DaprClient dapr, string key, Func<T?, T?> update,
+        CancellationToken cancellationToken = default) where T : class
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var (current, etag) = await dapr.GetStateAndETagAsync<T>(Components.StateStore, key, cancellationToken: cancellationToken);
+            var next = update(current);
+            if (next is null) return current;
+            var options = string.IsNullOrEmpty(etag) ? new StateOptions { Concurrency = ConcurrencyMode.FirstWrite } : null;
+            if (await dapr.TrySaveStateAsync(Components.StateStore, key, next, etag ?? "", options, cancellationToken: cancellationToken))
+                return next;
+            if (attempt == MaxAttempts) throw new InvalidOperationException($"gave up updating '{key}' after {MaxAttempts} conflicting writes");
+            await Task.Delay(Random.Shared.Next(1, 5 + attempt), cancellationToken);
+        }
+    }
+
+    /// <summary>Adds <paramref name="id"/> to a list kept under <paramref name="indexKey"/> (state stores cannot list keys).</summary>
+    public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
+        dapr.UpdateStateAsync<List<string>>(indexKey, ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
+
+    public static async Task<IReadOnlyList<string>> ReadIndexAsync(this DaprClient dapr, string indexKey, CancellationToken cancellationToken = default) =>
+        await dapr.GetStateAsync<List<string>>(Components.StateStore, indexKey, cancellationToken: cancellationToken) ?? [];
+}

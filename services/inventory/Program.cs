@@ -1,0 +1,3 @@
+using OrderFlow.Inventory;
+
+InventoryApp.Build(args).Run();

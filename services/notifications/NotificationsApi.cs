@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Http.HttpResults;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Notifications;
+
+public static class NotificationsApi
+{
+    public static IEndpointRouteBuilder MapNotificationsApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/notifications", async (string? customerId, Outbox o, CancellationToken ct) => TypedResults.Ok(await o.ListAsync(customerId, ct)));
+        app.MapGet("/notifications/{orderId}", async Task<Results<Ok<Notification>, NotFound>> (string orderId, Outbox o, CancellationToken ct) =>
+            await o.GetAsync(orderId, ct) is { } n ? TypedResults.Ok(n) : TypedResults.NotFound());
+
+        // Pub/sub handlers: the terminal events are the same in both styles.
+        var events = app.MapGroup("/events");
+        events.MapPost("/order-completed", async (OrderCompleted e, Outbox o, CancellationToken ct) =>
+        {
+            await o.SendAsync(e.Order, NotificationKind.OrderCompleted, Messages.Completed(e.Order), ct);
+            return Results.Ok();
+        });
+        events.MapPost("/order-cancelled", async (OrderCancelled e, Outbox o, CancellationToken ct) =>
+        {
+            await o.SendAsync(e.Order, NotificationKind.OrderCancelled, Messages.Cancelled(e.Order, e.Reason), ct);
+            return Results.Ok();
+        });
+        return app;
+    }
+}

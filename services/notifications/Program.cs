@@ -1,0 +1,3 @@
+using OrderFlow.Notifications;
+
+NotificationsApp.Build(args).Run();

@@ -1,0 +1,52 @@
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Orders;
+
+/// <summary>
+/// Pub/sub handlers (wired by Subscription resources, not attributes). Every flow event is recorded in the order's
+/// history; in the choreography style orders also decides the end: completed on dispatch, cancelled on a
+/// rejection or once compensation has released the stock.
+/// </summary>
+public static class OrderEvents
+{
+    public static IEndpointRouteBuilder MapOrderEvents(this IEndpointRouteBuilder app)
+    {
+        var events = app.MapGroup("/events");
+        events.MapPost("/stock-reserved", (StockReserved e, OrderBook book, CancellationToken ct) =>
+            Record(book, e.Order, Topics.StockReserved, null, ct));
+        events.MapPost("/payment-charged", (PaymentCharged e, OrderBook book, CancellationToken ct) =>
+            Record(book, e.Order, Topics.PaymentCharged, e.PaymentId, ct));
+        events.MapPost("/payment-declined", (PaymentDeclined e, OrderBook book, CancellationToken ct) =>
+            Record(book, e.Order, Topics.PaymentDeclined, e.Reason, ct));
+        events.MapPost("/shipment-failed", (ShipmentFailed e, OrderBook book, CancellationToken ct) =>
+            Record(book, e.Order, Topics.ShipmentFailed, e.Reason, ct));
+        events.MapPost("/payment-refunded", (PaymentRefunded e, OrderBook book, CancellationToken ct) =>
+            Record(book, e.Order, Topics.PaymentRefunded, e.Reason, ct));
+
+        events.MapPost("/stock-rejected", async (StockRejected e, OrderBook book, CancellationToken ct) =>
+        {
+            await book.RecordAsync(e.Order.OrderId, Topics.StockRejected, e.Reason, ct);
+            await book.CancelAsync(e.Order, e.Reason, ct);
+            return Results.Ok();
+        });
+        events.MapPost("/shipment-dispatched", async (ShipmentDispatched e, OrderBook book, CancellationToken ct) =>
+        {
+            await book.RecordAsync(e.Order.OrderId, Topics.ShipmentDispatched, e.TrackingNumber, ct);
+            await book.CompleteAsync(e.Order, ct);
+            return Results.Ok();
+        });
+        events.MapPost("/stock-released", async (StockReleased e, OrderBook book, CancellationToken ct) =>
+        {
+            await book.RecordAsync(e.Order.OrderId, Topics.StockReleased, e.Reason, ct);
+            await book.CancelAsync(e.Order, e.Reason, ct);
+            return Results.Ok();
+        });
+        return app;
+    }
+
+    private static async Task<IResult> Record(OrderBook book, OrderDetails order, string step, string? detail, CancellationToken ct)
+    {
+        await book.RecordAsync(order.OrderId, step, detail, ct);
+        return Results.Ok();
+    }
+}

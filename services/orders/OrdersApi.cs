@@ -1,0 +1,74 @@
+using Dapr.Client;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Orders;
+
+public static class OrdersApi
+{
+    public sealed record OrderAccepted(string OrderId, OrderStatus Status);
+
+    public sealed record OrderView(string OrderId, string CustomerId, IReadOnlyList<OrderItem> Items, decimal Amount, Address ShipTo,
+        OrderStatus Status, string? Reason, IReadOnlyList<OrderStep> History)
+    {
+        public static OrderView Of(Order o) =>
+            new(o.Details.OrderId, o.Details.CustomerId, o.Details.Items, o.Details.Amount, o.Details.ShipTo, o.Status, o.Reason, o.History);
+    }
+
+    public sealed record CancelRequest(string? Reason);
+
+    public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
+    {
+        var orders = app.MapGroup("/orders");
+        orders.MapPost("/", PlaceAsync);
+        orders.MapGet("/", ListAsync);
+        orders.MapGet("/{orderId}", GetAsync);
+        // Commands for the orchestration style: the workflow decides the outcome and tells orders.
+        orders.MapPost("/{orderId}/complete", CompleteAsync);
+        orders.MapPost("/{orderId}/cancel", CancelAsync);
+        return app;
+    }
+
+    private static async Task<Results<Accepted<OrderAccepted>, ValidationProblem, ProblemHttpResult>> PlaceAsync(
+        PlaceOrder request, OrderBook book, DaprClient dapr, ILogger<OrderBook> logger, CancellationToken ct)
+    {
+        var errors = request.Validate();
+        if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The order is not valid.");
+
+        var details = request.ToDetails();
+        if (!await book.TryCreateAsync(details, ct))
+            return TypedResults.Problem($"An order with id '{details.OrderId}' exists already.", statusCode: StatusCodes.Status409Conflict);
+
+        await dapr.PublishEventAsync(Components.PubSub, Topics.OrderPlaced, new OrderPlaced(details), ct);
+        logger.LogInformation("order {OrderId} placed by {CustomerId}: {Count} item(s), amount {Amount}",
+            details.OrderId, details.CustomerId, details.Items.Count, details.Amount);
+        return TypedResults.Accepted($"/orders/{details.OrderId}", new OrderAccepted(details.OrderId, OrderStatus.Pending));
+    }
+
+    private static async Task<Ok<List<OrderView>>> ListAsync(OrderStatus? status, OrderBook book, CancellationToken ct)
+    {
+        var all = await book.ListAsync(ct);
+        return TypedResults.Ok(all.Where(o => status is null || o.Status == status).Select(OrderView.Of).ToList());
+    }
+
+    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> GetAsync(string orderId, OrderBook book, CancellationToken ct) =>
+        await book.GetAsync(orderId, ct) is { } order
+            ? TypedResults.Ok(OrderView.Of(order))
+            : NotFound(orderId);
+
+    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> CompleteAsync(string orderId, OrderBook book, CancellationToken ct)
+    {
+        if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
+        return TypedResults.Ok(OrderView.Of(await book.CompleteAsync(order.Details, ct) ?? order));
+    }
+
+    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> CancelAsync(string orderId, CancelRequest request, OrderBook book, CancellationToken ct)
+    {
+        if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
+        return TypedResults.Ok(OrderView.Of(await book.CancelAsync(order.Details, request.Reason ?? "cancelled", ct) ?? order));
+    }
+
+    private static NotFound<ProblemDetails> NotFound(string orderId) =>
+        TypedResults.NotFound(new ProblemDetails { Title = "Order not found", Detail = $"There is no order '{orderId}'.", Status = 404 });
+}

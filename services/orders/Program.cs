@@ -1,0 +1,3 @@
+using OrderFlow.Orders;
+
+OrdersApp.Build(args).Run();

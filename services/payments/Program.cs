@@ -1,0 +1,3 @@
+using OrderFlow.Payments;
+
+PaymentsApp.Build(args).Run();

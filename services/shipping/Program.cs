@@ -1,0 +1,3 @@
+using OrderFlow.Shipping;
+
+ShippingApp.Build(args).Run();

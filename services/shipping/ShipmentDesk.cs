@@ -1,0 +1,68 @@
+using Dapr.Client;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
+
+namespace OrderFlow.Shipping;
+
+/// <summary>Accepts shipments at once and settles them later; both steps are idempotent per order.</summary>
+public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> options, TimeProvider clock, ILogger<ShipmentDesk> logger)
+{
+    public const string IndexKey = "shipments-index";
+    public const string PendingKey = "shipments-pending";
+
+    private static string Key(string orderId) => $"shipment-{orderId}";
+
+    public Task<Shipment?> GetAsync(string orderId, CancellationToken ct) =>
+        dapr.GetStateAsync<Shipment?>(Components.StateStore, Key(orderId), cancellationToken: ct);
+
+    public async Task<IReadOnlyList<Shipment>> ListAsync(CancellationToken ct)
+    {
+        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
+        if (ids.Count == 0) return [];
+        var items = await dapr.GetBulkStateAsync<Shipment>(Components.StateStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
+        return items.Select(i => i.Value).Where(s => s is not null).OrderBy(s => s.AcceptedAt).ToList();
+    }
+
+    /// <summary>Records the shipment as scheduled (once) and returns it; the dispatcher settles it when due.</summary>
+    public async Task<Shipment> AcceptAsync(OrderDetails order, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var shipment = await dapr.UpdateStateAsync<Shipment>(Key(order.OrderId), current =>
+            current ?? new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null), ct);
+        await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
+        if (shipment!.Status == ShipmentStatus.Scheduled)
+        {
+            await dapr.AddToIndexAsync(PendingKey, order.OrderId, ct);
+            logger.LogInformation("order {OrderId}: shipment scheduled for {DueAt:HH:mm:ss.fff}", order.OrderId, shipment.DueAt);
+        }
+        return shipment;
+    }
+
+    /// <summary>Dispatches or fails a due shipment and announces it; announced again if it was settled before.</summary>
+    public async Task SettleAsync(string orderId, CancellationToken ct)
+    {
+        var shipment = await dapr.UpdateStateAsync<Shipment>(Key(orderId), current =>
+        {
+            if (current is not { Status: ShipmentStatus.Scheduled }) return null;
+            var reason = ShippingRules.Undeliverable(current.Order.ShipTo, options.Value.UndeliverableCountries);
+            return reason is null
+                ? current with { Status = ShipmentStatus.Dispatched, TrackingNumber = ShippingRules.TrackingNumber(orderId), DoneAt = clock.GetUtcNow() }
+                : current with { Status = ShipmentStatus.Failed, Reason = reason, DoneAt = clock.GetUtcNow() };
+        }, ct);
+        if (shipment is null) return;
+
+        if (shipment.Status == ShipmentStatus.Dispatched)
+        {
+            logger.LogInformation("order {OrderId}: dispatched as {Tracking}", orderId, shipment.TrackingNumber);
+            await dapr.PublishEventAsync(Components.PubSub, Topics.ShipmentDispatched, new ShipmentDispatched(shipment.Order, shipment.TrackingNumber!), ct);
+        }
+        else if (shipment.Status == ShipmentStatus.Failed)
+        {
+            logger.LogInformation("order {OrderId}: shipment failed: {Reason}", orderId, shipment.Reason);
+            await dapr.PublishEventAsync(Components.PubSub, Topics.ShipmentFailed, new ShipmentFailed(shipment.Order, shipment.Reason!), ct);
+        }
+        // Off the pending list only once the outcome is announced, so a crash in between settles it again after restart.
+        await dapr.UpdateStateAsync<List<string>>(PendingKey, ids => ids?.Contains(orderId) == true ? ids.Where(i => i != orderId).ToList() : null, ct);
+    }
+}

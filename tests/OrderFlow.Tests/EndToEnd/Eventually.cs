@@ -1,0 +1,20 @@
+namespace OrderFlow.Tests.EndToEnd;
+
+/// <summary>Waits for a condition with a deadline, polling; never a fixed sleep.</summary>
+public static class Eventually
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    public static async Task<T> WaitAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        T last;
+        while (true)
+        {
+            last = await probe();
+            if (done(last)) return last;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"timed out waiting for {what}; last seen: {last}");
+            await Task.Delay(25);
+        }
+    }
+}

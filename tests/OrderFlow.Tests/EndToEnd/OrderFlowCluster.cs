@@ -1,0 +1,109 @@
+using System.Net;
+using System.Net.Sockets;
+using DevSidecar.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Tests.EndToEnd;
+
+/// <summary>
+/// The five apps, each with its own dev sidecar, hosted in this test process on free ports and loaded with the
+/// repository's component folders: components/local plus the folder of one flow style.
+/// Each cluster has its own in-memory scope and registry, so clusters do not see each other.
+/// </summary>
+public abstract class OrderFlowCluster : IAsyncLifetime
+{
+    private readonly List<WebApplication> _apps = [];
+    private readonly Dictionary<string, Sidecar> _sidecars = [];
+    private readonly string _workDir = Directory.CreateTempSubdirectory("orderflow-").FullName;
+    private readonly ILoggerFactory _logs = LoggerFactory.Create(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
+
+    /// <summary>The folder under components/ that selects the style, e.g. "choreography".</summary>
+    public abstract string Style { get; }
+
+    /// <summary>How long shipping takes to dispatch; short, so the suite runs in seconds.</summary>
+    public static readonly TimeSpan DispatchDelay = TimeSpan.FromMilliseconds(200);
+
+    public const decimal CreditLimit = 1000m;
+
+    private static readonly (string AppId, Func<string[], WebApplication> Build)[] Apps =
+    [
+        (AppIds.Orders, Orders.OrdersApp.Build),
+        (AppIds.Inventory, Inventory.InventoryApp.Build),
+        (AppIds.Payments, Payments.PaymentsApp.Build),
+        (AppIds.Shipping, Shipping.ShippingApp.Build),
+        (AppIds.Notifications, Notifications.NotificationsApp.Build),
+    ];
+
+    public async Task InitializeAsync()
+    {
+        var scope = Guid.NewGuid().ToString("N");
+        var registry = Path.Combine(_workDir, "registry");
+        var contentRoot = Directory.CreateDirectory(Path.Combine(_workDir, "content")).FullName;
+        foreach (var (appId, build) in Apps)
+        {
+            var appPort = FreePort();
+            var sidecar = await Sidecar.StartAsync(new SidecarOptions
+            {
+                AppId = appId,
+                AppPort = appPort,
+                ResourcesPaths = [RepoPath("components", "local"), RepoPath("components", Style)],
+                RegistryDirectory = registry,
+                InMemoryScope = scope,
+                DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+            }, _logs);
+            _sidecars[appId] = sidecar;
+            var app = build(
+            [
+                $"--contentRoot={contentRoot}",
+                $"--APP_PORT={appPort}",
+                $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
+                $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
+                "--Logging:LogLevel:Default=Warning",
+                $"--Shipping:DispatchDelay={DispatchDelay}",
+                "--Shipping:UndeliverableCountries:0=AQ",
+                $"--Payments:DefaultLimit={CreditLimit}",
+            ]);
+            await app.StartAsync();
+            _apps.Add(app);
+        }
+        await Task.WhenAll(_sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var app in _apps) await app.StopAsync();
+        foreach (var app in _apps) await app.DisposeAsync();
+        foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
+        _logs.Dispose();
+        Directory.Delete(_workDir, recursive: true);
+    }
+
+    /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
+    public HttpClient Invoke(string appId) =>
+        new() { BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/v1.0/invoke/{appId}/method/") };
+
+    /// <summary>The Dapr HTTP API of one app's sidecar.</summary>
+    public HttpClient SidecarOf(string appId) =>
+        new() { BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/") };
+
+    public static string RepoPath(params string[] parts)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dapr.sln"))) dir = dir.Parent;
+        return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("Dapr.sln not found above the test binaries"), .. parts]);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+public sealed class ChoreographyCluster : OrderFlowCluster
+{
+    public override string Style => "choreography";
+}
