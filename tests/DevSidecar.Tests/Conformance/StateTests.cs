@@ -355,6 +355,8 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         using var otherDapr = Harness.Harness.NewDaprClient(other);
         await H.Dapr.SaveStateAsync(Store, key, "mine");
         await otherDapr.SaveStateAsync(Store, key, "theirs");
+        // The two sidecars share the in-memory store (same scope; KeyPrefix_name_shares_keys_between_app_ids shows it),
+        // so distinct values can only come from the appId|| prefix.
         (await H.Dapr.GetStateAsync<string>(Store, key)).Should().Be("mine", "keys are namespaced as appId||key (§1.4)");
         (await otherDapr.GetStateAsync<string>(Store, key)).Should().Be("theirs");
         using var otherHttp = Harness.Harness.NewHttp(other);
@@ -426,5 +428,15 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         tx.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var del = await H.Http.DeleteAsync($"/v1.0/state/{Store}/{NewKey()}");
         del.StatusCode.Should().Be(HttpStatusCode.NoContent);
+    }
+
+    [Fact]
+    public async Task KeyPrefix_name_shares_keys_between_app_ids()
+    {
+        var key = NewKey();
+        var other = await H.StartPeerSidecarAsync("other");
+        using var otherDapr = Harness.Harness.NewDaprClient(other);
+        await H.Dapr.SaveStateAsync("sharedstore", key, "written-by-first");
+        (await otherDapr.GetStateAsync<string>("sharedstore", key)).Should().Be("written-by-first", "keyPrefix: name namespaces by store name, not app id (§1.4)");
     }
 }

@@ -67,7 +67,7 @@ public sealed class Harness : IAsyncDisposable
             appPort = app.Port;
         }
 
-        var sidecar = await Sidecar.StartAsync(SidecarOptionsFor(appId, appPort, root, options), LoggerFactory, CancellationToken.None);
+        var sidecar = await Sidecar.StartAsync(SidecarOptionsFor(appId, appPort, root, options, scope: appId), LoggerFactory, CancellationToken.None);
         if (app is not null)
         {
             app.Sidecar.HttpPort = sidecar.HttpPort;
@@ -89,9 +89,12 @@ public sealed class Harness : IAsyncDisposable
         return harness;
     }
 
-    public static SidecarOptions SidecarOptionsFor(string appId, int? appPort, string root, HarnessOptions options) => new()
+    /// <summary>Options for a sidecar of this harness. All sidecars of one harness share <paramref name="scope"/>
+    /// (the in-memory components are shared within a scope, like the apps of one run); harnesses are isolated from each other.</summary>
+    public static SidecarOptions SidecarOptionsFor(string appId, int? appPort, string root, HarnessOptions options, string scope) => new()
     {
         AppId = appId,
+        InMemoryScope = scope,
         AppPort = appPort,
         ResourcesPaths = [Path.Combine(root, "resources")],
         RegistryDirectory = Path.Combine(root, "registry"),
@@ -115,7 +118,7 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Another sidecar sharing this harness's resources and registry folders (so the two can invoke each other).</summary>
     public async Task<Sidecar> StartPeerSidecarAsync(string appIdPrefix, int? appPort = null, HarnessOptions? options = null)
     {
-        var peer = await Sidecar.StartAsync(SidecarOptionsFor(NewAppId(appIdPrefix), appPort, Root, options ?? Options), LoggerFactory, CancellationToken.None);
+        var peer = await Sidecar.StartAsync(SidecarOptionsFor(NewAppId(appIdPrefix), appPort, Root, options ?? Options, scope: AppId), LoggerFactory, CancellationToken.None);
         _extras.Add(peer);
         return peer;
     }
@@ -174,6 +177,17 @@ public sealed class Harness : IAsyncDisposable
               type: state.in-memory
               version: v1
               metadata: []
+            ---
+            apiVersion: dapr.io/v1alpha1
+            kind: Component
+            metadata:
+              name: sharedstore
+            spec:
+              type: state.in-memory
+              version: v1
+              metadata:
+                - name: keyPrefix
+                  value: name
             """);
         // Declarative subscriptions (contract §2.6). The app id is in the scopes of the first one.
         File.WriteAllText(Path.Combine(dir, "subscriptions.yaml"), $"""
