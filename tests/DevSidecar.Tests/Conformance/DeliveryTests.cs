@@ -265,4 +265,17 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         var eventTrace = ((string)r.Envelope["traceparent"]!).Split('-')[1];
         r.Header("traceparent")!.Split('-')[1].Should().Be(eventTrace, "the delivery's traceparent is derived from the event (§2.3)");
     }
+
+    [Theory]
+    [InlineData("big", 20, "/decl/cel-big")]
+    [InlineData("big", 5, "/decl/cel-default")]
+    [InlineData("small", 20, "/decl/cel-default")]
+    [InlineData("small", 1, "/decl/cel-small")]
+    public async Task Cel_rules_over_event_data_and_attributes(string kind, int size, string expectedPath)
+    {
+        var marker = NewMarker();
+        await H.Dapr.PublishEventAsync(TestApp.PubSub, "decl-cel", new { marker, kind, size });
+        var r = await Wait.ForAsync(() => App.Received.FirstOrDefault(x => x.Path.StartsWith("/decl/cel") && x.RawBody.Contains(marker)), "CEL-routed event");
+        r.Path.Should().Be(expectedPath);
+    }
 }

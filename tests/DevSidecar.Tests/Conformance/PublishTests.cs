@@ -417,4 +417,38 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (§1.3)");
     }
+
+    [Fact]
+    public async Task Application_json_with_parameters_is_parsed()
+    {
+        var marker = NewMarker();
+        (await Publish("orders", new StringContent($"{{\"marker\":\"{marker}\"}}", Encoding.UTF8, "application/json"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        var ce = (await Arrival("/orders", marker)).Envelope;
+        ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object, "a ;params suffix still counts as application/json (§1.3)");
+    }
+
+    [Fact]
+    public async Task Invalid_cloudevent_body_is_500_ERR_PUBSUB_CLOUD_EVENTS_SER()
+    {
+        using var resp = await Publish("orders", new StringContent("{not json", new MediaTypeHeaderValue("application/cloudevents+json")));
+        resp.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
+        ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_CLOUD_EVENTS_SER");
+    }
+
+    [Fact]
+    public async Task Cloudevent_traceparent_and_subject_overrides()
+    {
+        var marker = NewMarker();
+        var tp = $"00-{Guid.NewGuid():N}-0123456789abcdef-01";
+        await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker }, new Dictionary<string, string>
+        {
+            ["cloudevent.traceparent"] = tp,
+            ["cloudevent.traceid"] = "00-ffffffffffffffffffffffffffffffff-0123456789abcdef-01",
+            ["cloudevent.subject"] = "subj-1",
+        });
+        var ce = (await Arrival("/orders", marker)).Envelope;
+        ((string)ce["traceparent"]!).Should().Be(tp);
+        ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (§1.3)");
+        ((string)ce["subject"]!).Should().Be("subj-1");
+    }
 }

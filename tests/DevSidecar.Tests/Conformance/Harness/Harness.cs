@@ -258,6 +258,21 @@ public sealed class Harness : IAsyncDisposable
                 rules:
                   - match: event.type == "never-sent"
                     path: /decl/nomatch
+            ---
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata:
+              name: decl-cel
+            spec:
+              pubsubname: pubsub
+              topic: decl-cel
+              routes:
+                rules:
+                  - match: event.data.kind == "big" && event.data.size > 10
+                    path: /decl/cel-big
+                  - match: event.data.kind == "small" && !(event.data.size >= 2 || event.type == "never")
+                    path: /decl/cel-small
+                default: /decl/cel-default
             """);
     }
 }
