@@ -91,4 +91,18 @@ public sealed class ComponentLoadingTests : IDisposable
         var md = await dapr.GetMetadataAsync();
         md.Components.Select(c => c.Name).Should().Contain("statestore").And.NotContain("scopedstore");
     }
+
+    [Fact]
+    public async Task Without_components_publish_is_400_ERR_PUBSUB_NOT_CONFIGURED_and_state_is_500_ERR_STATE_STORE_NOT_CONFIGURED()
+    {
+        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("empty"), ResourcesPaths = [_dir], RegistryDirectory = Path.Combine(_dir, "registry") };
+        await using var sidecar = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None);
+        using var http = Harness.Harness.NewHttp(sidecar);
+        using var pub = await http.PostAsync("/v1.0/publish/pubsub/orders", Harness.Harness.Json("{}"));
+        pub.StatusCode.Should().Be(System.Net.HttpStatusCode.BadRequest);
+        (await pub.Content.ReadAsStringAsync()).Should().Contain("\"ERR_PUBSUB_NOT_CONFIGURED\"");
+        using var get = await http.GetAsync("/v1.0/state/statestore/k");
+        get.StatusCode.Should().Be(System.Net.HttpStatusCode.InternalServerError);
+        (await get.Content.ReadAsStringAsync()).Should().Contain("\"ERR_STATE_STORE_NOT_CONFIGURED\"");
+    }
 }

@@ -121,4 +121,19 @@ public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFix
         var act = async () => await channel.CreateCallInvoker().AsyncUnaryCall(NoSuchService, null, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(5)), []);
         (await act.Should().ThrowAsync<RpcException>()).Which.StatusCode.Should().Be(StatusCode.Unimplemented);
     }
+
+    [Fact]
+    public async Task Grpc_get_state_reports_ttlExpireTime_metadata()
+    {
+        var client = Raw(out var channel);
+        using var _ = channel;
+        var key = "ttl-" + Guid.NewGuid().ToString("N");
+        var item = new global::Dapr.Client.Autogen.Grpc.v1.StateItem { Key = key, Value = Google.Protobuf.ByteString.CopyFromUtf8("1") };
+        item.Metadata["ttlInSeconds"] = "300";
+        var save = new Autogen.SaveStateRequest { StoreName = TestApp.Store };
+        save.States.Add(item);
+        await client.SaveStateAsync(save, deadline: DateTime.UtcNow.AddSeconds(10));
+        var got = await client.GetStateAsync(new Autogen.GetStateRequest { StoreName = TestApp.Store, Key = key }, deadline: DateTime.UtcNow.AddSeconds(10));
+        got.Metadata.Should().ContainKey("ttlExpireTime", "the store's response metadata (HTTP: metadata.ttlExpireTime header, §1.4) travels in GetStateResponse.metadata=3 (§3)");
+    }
 }

@@ -169,6 +169,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
         resp.StatusCode.Should().Be(HttpStatusCode.NotFound);
+        resp.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
         var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
         ((string)body["errorCode"]!).Should().Be("ERR_PUBSUB_NOT_FOUND");
         ((string)body["message"]!).Should().Be("pubsub nope is not found");
