@@ -18,6 +18,8 @@ public sealed record HarnessOptions
     public bool DeferApp { get; init; }
     /// <summary>Wait for Sidecar.Ready (app port open, /dapr/subscribe fetched) before returning.</summary>
     public bool WaitReady { get; init; } = true;
+    /// <summary>Replaces MapSubscribeHandler's answer to GET /dapr/subscribe.</summary>
+    public TestApp.SubscribeOverride? Subscribe { get; init; }
 }
 
 /// <summary>
@@ -63,7 +65,7 @@ public sealed class Harness : IAsyncDisposable
         if (options.DeferApp) appPort = TestApp.FreePort();
         else
         {
-            app = await TestApp.StartAsync();
+            app = await TestApp.StartAsync(0, options.Subscribe);
             appPort = app.Port;
         }
 
@@ -109,7 +111,7 @@ public sealed class Harness : IAsyncDisposable
     /// <summary>Opens the app on the port the sidecar was told about (DeferApp harnesses).</summary>
     public async Task<TestApp> StartAppAsync()
     {
-        App = await TestApp.StartAsync(AppPort);
+        App = await TestApp.StartAsync(AppPort, Options.Subscribe);
         App.Sidecar.HttpPort = Sidecar.HttpPort;
         App.Sidecar.GrpcPort = Sidecar.GrpcPort;
         return App;

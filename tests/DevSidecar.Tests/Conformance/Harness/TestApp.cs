@@ -70,8 +70,15 @@ public sealed class TestApp : IAsyncDisposable
 
     public void OpenGate(string gate) => _gates.GetOrAdd(gate, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
-    private TestApp(int port)
+    /// <summary>How the app answers GET /dapr/subscribe: null = Dapr.AspNetCore's MapSubscribeHandler; otherwise this status
+    /// and raw body (no Content-Type), to exercise the sidecar's parsing (§2.2).</summary>
+    public sealed record SubscribeOverride(int Status, string Body);
+
+    private readonly SubscribeOverride? _subscribe;
+
+    private TestApp(int port, SubscribeOverride? subscribe)
     {
+        _subscribe = subscribe;
         Port = port;
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Production", ApplicationName = typeof(TestApp).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
@@ -87,9 +94,9 @@ public sealed class TestApp : IAsyncDisposable
     }
 
     /// <summary>Starts the app on <paramref name="port"/> (0 = any free port).</summary>
-    public static async Task<TestApp> StartAsync(int port = 0)
+    public static async Task<TestApp> StartAsync(int port = 0, SubscribeOverride? subscribe = null)
     {
-        var app = new TestApp(port);
+        var app = new TestApp(port, subscribe);
         await app._app.StartAsync();
         var address = app._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         app.Port = new Uri(address).Port;
@@ -125,7 +132,12 @@ public sealed class TestApp : IAsyncDisposable
             await next();
         });
         app.UseCloudEvents();
-        app.MapSubscribeHandler();
+        if (_subscribe is null) app.MapSubscribeHandler();
+        else app.MapGet("/dapr/subscribe", async ctx =>
+        {
+            ctx.Response.StatusCode = _subscribe.Status;
+            await ctx.Response.WriteAsync(_subscribe.Body);
+        });
 
         // --- pub/sub sinks (programmatic subscriptions) ---
         app.MapPost("/orders", Record).WithTopic(PubSub, "orders");
