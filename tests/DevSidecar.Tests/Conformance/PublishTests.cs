@@ -452,4 +452,14 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (§1.3)");
         ((string)ce["subject"]!).Should().Be("subj-1");
     }
+
+    [Fact]
+    public async Task Query_metadata_prefix_is_case_sensitive_and_first_value_wins()
+    {
+        var marker = NewMarker();
+        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        var r = await Arrival("/orders", marker);
+        r.Header("shade").Should().Be("dark", "only the first value is used (§1.0)");
+        r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (§1.0)");
+    }
 }
