@@ -161,7 +161,9 @@ public sealed class RunFileTests : IDisposable
     {
         var load = () => RunFile.Load(_temp.Combine("nope.yaml"));
 
-        load.Should().Throw<RunFileException>().Which.Problem.Should().Be("run file not found");
+        var error = load.Should().Throw<RunFileException>().Which;
+        error.File.Should().Be(_temp.Combine("nope.yaml"));
+        error.Problem.Should().Be("run file not found");
     }
 
     [Fact]

@@ -172,7 +172,4 @@ public sealed class AppProcess : IAsyncDisposable
 }
 
 /// <summary>An app whose command could not be started at all (for example, the program does not exist).</summary>
-public sealed class AppStartException(string appId, string problem) : Exception($"app '{appId}': {problem}")
-{
-    public string AppId { get; } = appId;
-}
+public sealed class AppStartException(string appId, string problem) : Exception($"app '{appId}': {problem}");
