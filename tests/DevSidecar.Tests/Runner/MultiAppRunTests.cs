@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Text.Json;
 using DevSidecar.Runner;
 
 namespace DevSidecar.Tests.Runner;
@@ -26,14 +27,24 @@ public sealed class MultiAppRunTests : IDisposable
         var answer = await http.GetStringAsync($"http://127.0.0.1:{a.DaprHttpPort}/v1.0/invoke/a/method/call/b");
         answer.Should().Be("b");
 
+        // The keys the Dapr CLI writes into each sidecar's metadata, which `dapr list` and `dapr stop` read.
+        using var metadata = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{a.DaprHttpPort}/v1.0/metadata"));
+        var extended = metadata.RootElement.GetProperty("extended");
+        extended.GetProperty("appPID").GetString().Should().Be(pidA.ToString());
+        extended.GetProperty("cliPID").GetString().Should().Be(runner.Id.ToString());
+        extended.GetProperty("runTemplatePath").GetString().Should().Be(template);
+        extended.GetProperty("appCommand").GetString().Should().Be($"dotnet {TestPaths.PingAppDll}");
+
         runner.Signal(PosixSignal.SIGINT);
 
         (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
         await AppProcessTests.WaitUntilGoneAsync(pidA);
         await AppProcessTests.WaitUntilGoneAsync(pidB);
         runner.Output.Should().Contain("all apps stopped");
-        Directory.GetFiles(_temp.Combine("a", ".dapr", "logs"), "a_app_*.log").Should().ContainSingle(
-            "app logs go to <appDir>/.dapr/logs by default");
+        var logs = _temp.Combine("a", ".dapr", "logs");
+        Directory.GetFiles(logs, "a_app_*.log").Should().ContainSingle("app logs go to <appDir>/.dapr/logs by default")
+            .Which.Should().Match(file => File.ReadAllText(file).Contains("PingApp 'a' starting"));
+        Directory.GetFiles(logs, "a_daprd_*.log").Should().ContainSingle("so do the sidecar's");
     }
 
     [Fact]

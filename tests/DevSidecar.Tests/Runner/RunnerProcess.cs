@@ -19,7 +19,7 @@ internal sealed class RunnerProcess : IAsyncDisposable
 
     private RunnerProcess(Process process) => _process = process;
 
-    public int ExitCode => _process.ExitCode;
+    public int Id => _process.Id;
 
     public string Output
     {
