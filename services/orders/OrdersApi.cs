@@ -18,13 +18,17 @@ public static class OrdersApi
 
     public sealed record CancelRequest(string? Reason);
 
+    /// <summary>A step the orchestration reports, named like the event it corresponds to (e.g. "stock-reserved").</summary>
+    public sealed record StepReport(string Step, string? Detail);
+
     public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
     {
         var orders = app.MapGroup("/orders");
         orders.MapPost("/", PlaceAsync);
         orders.MapGet("/", ListAsync);
         orders.MapGet("/{orderId}", GetAsync);
-        // Commands for the orchestration style: the workflow decides the outcome and tells orders.
+        // Commands for the orchestration style: the workflow reports each step, decides the outcome and tells orders.
+        orders.MapPost("/{orderId}/steps", RecordStepAsync);
         orders.MapPost("/{orderId}/complete", CompleteAsync);
         orders.MapPost("/{orderId}/cancel", CancelAsync);
         return app;
@@ -56,6 +60,14 @@ public static class OrdersApi
         await book.GetAsync(orderId, ct) is { } order
             ? TypedResults.Ok(OrderView.Of(order))
             : NotFound(orderId);
+
+    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>, ValidationProblem>> RecordStepAsync(
+        string orderId, StepReport report, OrderBook book, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(report.Step) || report.Step is Topics.OrderCompleted or Topics.OrderCancelled)
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["step"] = ["must name a flow step; use complete or cancel to end the order"] });
+        return await book.RecordAsync(orderId, report.Step, report.Detail, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
+    }
 
     private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> CompleteAsync(string orderId, OrderBook book, CancellationToken ct)
     {

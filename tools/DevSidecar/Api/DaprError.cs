@@ -18,6 +18,9 @@ public sealed class DaprError(int httpStatus, StatusCode grpcStatus, string erro
     public string? ResourceType { get; init; }
     public string? ResourceName { get; init; }
 
+    /// <summary>google.rpc.BadRequest field violations (field, description), for malformed input.</summary>
+    public (string Field, string Description)? FieldViolation { get; init; }
+
     public ErrorBody ToBody()
     {
         List<Dictionary<string, object>>? details = null;
@@ -36,6 +39,14 @@ public sealed class DaprError(int httpStatus, StatusCode grpcStatus, string erro
                     ["resource_name"] = ResourceName ?? "",
                     ["owner"] = "",
                     ["description"] = Message,
+                });
+            }
+            if (FieldViolation is { } violation)
+            {
+                details.Add(new()
+                {
+                    ["@type"] = "type.googleapis.com/google.rpc.BadRequest",
+                    ["field_violations"] = new[] { new Dictionary<string, string> { ["field"] = violation.Field, ["description"] = violation.Description } },
                 });
             }
         }
@@ -88,9 +99,12 @@ public sealed class DaprError(int httpStatus, StatusCode grpcStatus, string erro
     public static DaprError Malformed(string message) =>
         new(400, StatusCode.InvalidArgument, "ERR_MALFORMED_REQUEST", message);
 
-    public static DaprError IllegalKey(string key) =>
+    public static DaprError IllegalKey(string store, string key) =>
         new(400, StatusCode.InvalidArgument, "ERR_MALFORMED_REQUEST", $"input key/keyPrefix '{key}' can't contain '||'")
-        { Reason = "DAPR_STATE_ILLEGAL_KEY", ResourceType = "state" };
+        {
+            Reason = "DAPR_STATE_ILLEGAL_KEY", ResourceType = "state", ResourceName = store,
+            FieldViolation = (key, "input key/keyPrefix can't contain '||'"),
+        };
 
     public static DaprError DirectInvoke(string message) =>
         new(500, StatusCode.Internal, "ERR_DIRECT_INVOKE", message);

@@ -56,6 +56,7 @@ public class DaprGrpcApi(SidecarRuntime runtime)
         {
             response.Data = ByteString.CopyFrom(item.Value);
             response.Etag = item.ETag;
+            if (item.ExpiresAt is { } expires) response.Metadata["ttlExpireTime"] = StateApi.ExpireTimeText(expires);
         }
         return response;
     });

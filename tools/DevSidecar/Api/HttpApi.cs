@@ -275,7 +275,7 @@ public static class HttpApi
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = "application/json";
         context.Response.Headers.ETag = item.ETag;
-        if (item.ExpiresAt is { } expires) context.Response.Headers["metadata.ttlExpireTime"] = expires.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'");
+        if (item.ExpiresAt is { } expires) context.Response.Headers["metadata.ttlExpireTime"] = StateApi.ExpireTimeText(expires);
         await context.Response.Body.WriteAsync(item.Value, context.RequestAborted);
     }
 

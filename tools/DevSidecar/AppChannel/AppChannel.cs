@@ -131,7 +131,11 @@ public sealed class AppChannel : IDisposable
 
     private HttpRequestMessage DiscoveryRequest(string path)
     {
-        var request = new HttpRequestMessage(HttpMethod.Get, UriFor(path));
+        var request = new HttpRequestMessage(HttpMethod.Get, UriFor(path))
+        {
+            // daprd sends Content-Type: application/json on these GETs; HttpClient puts it on (empty) content only.
+            Content = new ByteArrayContent([]) { Headers = { ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") } },
+        };
         request.Headers.TryAddWithoutValidation("dapr-app-id", _options.AppId);
         Stamp(request);
         return request;

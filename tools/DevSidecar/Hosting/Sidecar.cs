@@ -63,6 +63,7 @@ public sealed class Sidecar : IAsyncDisposable
         var runtime = new SidecarRuntime(options, resources, loggerFactory);
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
+        httpApi.MapWorkflowHttpApi(runtime);
         httpApi.MapDaprHttpApi(runtime);
 
         var grpcApi = BuildHost(options, loggerFactory, options.GrpcPort, HttpProtocols.Http2, services =>
@@ -71,7 +72,9 @@ public sealed class Sidecar : IAsyncDisposable
             services.AddSingleton(runtime);
         });
         grpcApi.MapGrpcService<DaprGrpcApi>();
+        grpcApi.MapGrpcService<TaskHubGrpcApi>();
 
+        await runtime.Workflows.RecoverAsync(cancellationToken);
         var sidecar = new Sidecar(options, runtime, httpApi, grpcApi);
         await httpApi.StartAsync(cancellationToken);
         await grpcApi.StartAsync(cancellationToken);
@@ -198,6 +201,7 @@ public sealed class Sidecar : IAsyncDisposable
         if (_registryFile is not null) File.Delete(_registryFile);
         _runtime.OutboundReady = false;
         _runtime.Ready = false;
+        await _runtime.Workflows.DisposeAsync(); // ends the work-item streams, so the gRPC server can stop
         await Task.WhenAll(_httpApi.StopAsync(grace.Token), _grpcApi.StopAsync(grace.Token));
         await _httpApi.DisposeAsync();
         await _grpcApi.DisposeAsync();

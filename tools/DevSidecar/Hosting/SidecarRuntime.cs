@@ -3,6 +3,7 @@ using DevSidecar.Invocation;
 using DevSidecar.PubSub;
 using DevSidecar.Resources;
 using DevSidecar.State;
+using DevSidecar.Workflow;
 using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Hosting;
@@ -22,6 +23,10 @@ public sealed class SidecarRuntime
         Registry = new SidecarRegistry(options.RegistryDirectory);
         InternalToken = Guid.NewGuid().ToString("N");
         Invocation = new InvocationProxy(options, App, Registry, InternalToken, Logger);
+        // Workflow state goes to the store marked actorStateStore, as daprd requires, else to the only/first one.
+        var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true")
+                            ?? Components.StateStores.Values.FirstOrDefault();
+        Workflows = new WorkflowEngine(options.AppId, workflowStore, Logger);
         foreach (var (key, value) in options.ExtendedMetadata) ExtendedMetadata[key] = value;
     }
 
@@ -35,6 +40,7 @@ public sealed class SidecarRuntime
     public SidecarRegistry Registry { get; }
     public string InternalToken { get; }
     public InvocationProxy Invocation { get; }
+    public WorkflowEngine Workflows { get; }
 
     /// <summary>The metadata API's <c>extended</c> section (PUT /v1.0/metadata/{key}).</summary>
     public ConcurrentDictionary<string, string> ExtendedMetadata { get; } = new(StringComparer.Ordinal);

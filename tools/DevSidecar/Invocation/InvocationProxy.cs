@@ -119,15 +119,22 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
             request.Content = new StreamContent(context.Request.Body);
             if (context.Request.ContentLength is { } length) request.Content.Headers.ContentLength = length;
         }
+        var listedInConnection = ConnectionListed(context.Request.Headers.Connection);
         foreach (var (name, values) in context.Request.Headers)
         {
-            if (HopByHop.Contains(name) || SidecarOwned.Contains(name) || name.EndsWith("-bin", StringComparison.OrdinalIgnoreCase)) continue;
+            if (HopByHop.Contains(name) || SidecarOwned.Contains(name) || listedInConnection.Contains(name)
+                || name.EndsWith("-bin", StringComparison.OrdinalIgnoreCase)) continue;
             if (!request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
                 request.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
         }
         if (!request.Headers.Contains("traceparent")) request.Headers.TryAddWithoutValidation("traceparent", TraceContext.NewTraceParent());
         return request;
     }
+
+    /// <summary>Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1).</summary>
+    private static HashSet<string> ConnectionListed(StringValues connection) =>
+        connection.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     private static bool HasBody(HttpContext context) =>
         context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0;
@@ -145,9 +152,10 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     {
         using var response = await SidecarClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
         context.Response.StatusCode = (int)response.StatusCode;
+        var listedInConnection = response.Headers.Connection.ToHashSet(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
         {
-            if (HopByHop.Contains(name) && !name.Equals("content-length", StringComparison.OrdinalIgnoreCase)) continue;
+            if ((HopByHop.Contains(name) || listedInConnection.Contains(name)) && !name.Equals("content-length", StringComparison.OrdinalIgnoreCase)) continue;
             context.Response.Headers[name] = new StringValues([.. values]);
         }
         // Kestrel must not buffer: every chunk the app writes goes out at once.

@@ -78,7 +78,7 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
     public string StoreKey(IStateStore store, string key)
     {
         if (string.IsNullOrEmpty(key)) throw DaprError.Malformed("\"key\" is a required field");
-        if (key.Contains(Separator, StringComparison.Ordinal)) throw DaprError.IllegalKey(key);
+        if (key.Contains(Separator, StringComparison.Ordinal)) throw DaprError.IllegalKey(store.Spec.Name, key);
         var prefix = (store.Spec.Get("keyPrefix") ?? "appid").ToLowerInvariant() switch
         {
             "appid" => options.AppId,
@@ -89,6 +89,9 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
         };
         return prefix is null ? key : prefix + Separator + key;
     }
+
+    /// <summary>How daprd reports an item's expiry (metadata ttlExpireTime): RFC3339 UTC.</summary>
+    public static string ExpireTimeText(DateTimeOffset expires) => expires.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'");
 
     private static TimeSpan? Ttl(IReadOnlyDictionary<string, string> metadata)
     {

@@ -1,0 +1,3 @@
+using OrderFlow.Orchestrator;
+
+OrchestratorApp.Build(args).Run();

@@ -1,0 +1,108 @@
+using DevSidecar.Hosting;
+using DevSidecar.Resources;
+using DevSidecar.Tests.Conformance.Harness;
+
+namespace DevSidecar.Tests.Conformance;
+
+// Oracle: dapr-contract.md §4.1 (Component YAML schema), §2.6 (resources loaded from --resources-path, duplicate
+// names are an error, scopes), and the hosting API: StartAsync throws ResourceLoadException naming the file.
+public sealed class ComponentLoadingTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "devsidecar-conformance", "load-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public ComponentLoadingTests() => Directory.CreateDirectory(_dir);
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+
+    private const string Good = """
+        apiVersion: dapr.io/v1alpha1
+        kind: Component
+        metadata:
+          name: statestore
+        spec:
+          type: state.in-memory
+          version: v1
+          metadata: []
+        """;
+
+    private string Write(string name, string yaml)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+
+    private async Task<ResourceLoadException> StartExpectingFailure()
+    {
+        var options = new SidecarOptions
+        {
+            AppId = Harness.Harness.NewAppId("load"),
+            ResourcesPaths = [_dir],
+            RegistryDirectory = Path.Combine(_dir, "registry"),
+        };
+        Sidecar? started = null;
+        var act = async () => { started = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None); };
+        try
+        {
+            return (await act.Should().ThrowAsync<ResourceLoadException>()).Which;
+        }
+        finally
+        {
+            if (started is not null) await started.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_component_type_fails_start_naming_the_file()
+    {
+        Write("a-good.yaml", Good);
+        var bad = Write("b-unknown.yaml", Good.Replace("name: statestore", "name: weird").Replace("state.in-memory", "state.does-not-exist"));
+        var ex = await StartExpectingFailure();
+        Path.GetFileName(ex.File).Should().Be(Path.GetFileName(bad));
+        ex.Message.Should().Contain("b-unknown.yaml");
+    }
+
+    [Fact]
+    public async Task Malformed_yaml_fails_start_naming_the_file()
+    {
+        Write("a-good.yaml", Good);
+        var bad = Write("b-broken.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: {name: [unclosed\nspec:\n  type: : :\n");
+        var ex = await StartExpectingFailure();
+        Path.GetFileName(ex.File).Should().Be(Path.GetFileName(bad));
+    }
+
+    [Fact]
+    public async Task Duplicate_component_name_fails_start_naming_the_file()
+    {
+        var first = Write("a-store.yaml", Good);
+        var second = Write("b-store-again.yaml", Good.Replace("state.in-memory", "pubsub.in-memory"));
+        var ex = await StartExpectingFailure();
+        Path.GetFileName(ex.File).Should().BeOneOf(Path.GetFileName(first), Path.GetFileName(second));
+        ex.Problem.Should().Contain("statestore");
+    }
+
+    [Fact]
+    public async Task Valid_resources_start_and_component_scoped_to_other_app_is_not_loaded()
+    {
+        Write("a-good.yaml", Good);
+        Write("b-scoped.yaml", Good.Replace("name: statestore", "name: scopedstore") + "\nscopes:\n  - another-app\n");
+        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("load"), ResourcesPaths = [_dir], RegistryDirectory = Path.Combine(_dir, "registry") };
+        await using var sidecar = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None);
+        using var dapr = Harness.Harness.NewDaprClient(sidecar);
+        var md = await dapr.GetMetadataAsync();
+        md.Components.Select(c => c.Name).Should().Contain("statestore").And.NotContain("scopedstore");
+    }
+
+    [Fact]
+    public async Task Without_components_publish_is_400_ERR_PUBSUB_NOT_CONFIGURED_and_state_is_500_ERR_STATE_STORE_NOT_CONFIGURED()
+    {
+        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("empty"), ResourcesPaths = [_dir], RegistryDirectory = Path.Combine(_dir, "registry") };
+        await using var sidecar = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None);
+        using var http = Harness.Harness.NewHttp(sidecar);
+        using var pub = await http.PostAsync("/v1.0/publish/pubsub/orders", Harness.Harness.Json("{}"));
+        pub.StatusCode.Should().Be(System.Net.HttpStatusCode.BadRequest);
+        (await pub.Content.ReadAsStringAsync()).Should().Contain("\"ERR_PUBSUB_NOT_CONFIGURED\"");
+        using var get = await http.GetAsync("/v1.0/state/statestore/k");
+        get.StatusCode.Should().Be(System.Net.HttpStatusCode.InternalServerError);
+        (await get.Content.ReadAsStringAsync()).Should().Contain("\"ERR_STATE_STORE_NOT_CONFIGURED\"");
+    }
+}
