@@ -79,4 +79,3 @@ public sealed class FlowClient(OrderFlowCluster cluster)
         response.StatusCode.Should().Be(HttpStatusCode.NoContent);
     }
 }
-}
