@@ -1,3 +1,4 @@
+using Dapr;
 using Dapr.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,7 +31,7 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddDaprClient(dapr =>
         {
-            if (SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT") is { } http) dapr.UseHttpEndpoint(http);
+            if (SidecarHttpEndpoint(config) is { } http) dapr.UseHttpEndpoint(http);
             if (SidecarEndpoint(config, "DAPR_GRPC_ENDPOINT", "DAPR_GRPC_PORT") is { } grpc) dapr.UseGrpcEndpoint(grpc);
         });
         builder.Services.AddSingleton(TimeProvider.System);
@@ -42,14 +43,17 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz.</summary>
-    public static WebApplication MapServiceDefaults(this WebApplication app)
+    public static WebApplication MapServiceDefaults(this WebApplication app, CloudEventsMiddlewareOptions? cloudEvents = null)
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseCloudEvents();
+        app.UseCloudEvents(cloudEvents ?? new CloudEventsMiddlewareOptions());
         app.MapHealthChecks("/healthz");
         return app;
     }
+
+    /// <summary>The sidecar's HTTP API, for clients made with DaprClient.CreateInvokeHttpClient; null means Dapr's default.</summary>
+    public static string? SidecarHttpEndpoint(IConfiguration config) => SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT");
 
     private static string? SidecarEndpoint(IConfiguration config, string endpointKey, string portKey) =>
         config[endpointKey] is { Length: > 0 } endpoint ? endpoint
