@@ -16,6 +16,9 @@ public sealed class PendingReplies
     public Task<PriceQuoted> Register(string correlationId) =>
         _waiting.GetOrAdd(correlationId, _ => new TaskCompletionSource<PriceQuoted>(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>How many requesters on this instance are waiting.</summary>
+    public int Waiting => _waiting.Count;
+
     public void Forget(string correlationId) => _waiting.TryRemove(correlationId, out _);
 
     /// <summary>Hands the reply to the requester waiting here; false if there is none.</summary>
