@@ -30,8 +30,9 @@ public sealed class RpcEventTests
         var views = new List<JobsApi.JobView>();
         foreach (var jobId in jobIds)
         {
-            views.Add(await Eventually.WaitAsync(() => a.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}")!,
-                v => v!.Result is not null, $"the result of job {jobId}"))!);
+            var view = await Eventually.WaitAsync(() => a.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}"),
+                v => v?.Result is not null, $"the result of job {jobId}");
+            views.Add(view!);
         }
 
         views.Should().AllSatisfy(v =>
