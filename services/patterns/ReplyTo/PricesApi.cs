@@ -74,6 +74,7 @@ public static class PricesApi
                 // The reply reaches this instance's map if the broker gave it to us; otherwise another instance stored it.
                 await Task.WhenAny(reply, Task.Delay(options.Value.ReplyPollInterval, waiting.Token));
                 if (reply.IsCompleted) return TypedResults.Ok(new QuoteAnswer(reply.Result, me, me));
+                waiting.Token.ThrowIfCancellationRequested();
                 if (handling == ReplyHandling.StateStore && await StoredReplyAsync(dapr, correlationId, ct) is { } stored)
                     return TypedResults.Ok(new QuoteAnswer(stored.Quote, stored.ReceivedBy, me));
             }
