@@ -15,6 +15,9 @@ public static class AppIds
     public const string Payments = "payments";
     public const string Shipping = "shipping";
     public const string Notifications = "notifications";
+
+    /// <summary>Runs OrderWorkflow; it has work only when components/orchestration is loaded.</summary>
+    public const string Orchestrator = "orchestrator";
 }
 
 /// <summary>

@@ -43,7 +43,7 @@ public sealed class ScheduleShipment(DaprClient dapr) : WorkflowActivity<OrderDe
 {
     public override async Task<StepResult> RunAsync(WorkflowActivityContext context, OrderDetails order)
     {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Shipping, "shipments", order);
+        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Shipping, "shipments", [], order);
         using var response = await dapr.InvokeMethodWithResponseAsync(request);
         response.EnsureSuccessStatusCode();
         return new StepResult(true);
@@ -55,7 +55,7 @@ public sealed class RecordStep(DaprClient dapr) : WorkflowActivity<StepRecord, S
 {
     public override async Task<StepResult> RunAsync(WorkflowActivityContext context, StepRecord record)
     {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{record.OrderId}/steps", new { record.Step, record.Detail });
+        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{record.OrderId}/steps", [], new { record.Step, record.Detail });
         using var response = await dapr.InvokeMethodWithResponseAsync(request);
         response.EnsureSuccessStatusCode();
         return new StepResult(true);
@@ -77,7 +77,7 @@ public sealed class CancelOrder(DaprClient dapr) : WorkflowActivity<Compensate, 
 {
     public override async Task<StepResult> RunAsync(WorkflowActivityContext context, Compensate c)
     {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{c.Order.OrderId}/cancel", new { c.Reason });
+        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{c.Order.OrderId}/cancel", [], new { c.Reason });
         using var response = await dapr.InvokeMethodWithResponseAsync(request);
         response.EnsureSuccessStatusCode();
         return new StepResult(true);

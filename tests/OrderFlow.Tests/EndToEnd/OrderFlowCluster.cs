@@ -14,7 +14,7 @@ namespace OrderFlow.Tests.EndToEnd;
 /// </summary>
 public abstract class OrderFlowCluster : IAsyncLifetime
 {
-    private readonly List<WebApplication> _apps = [];
+    private readonly Dictionary<string, (WebApplication App, Func<string[], WebApplication> Build, string[] Args)> _apps = [];
     private readonly Dictionary<string, Sidecar> _sidecars = [];
     private readonly string _workDir = Directory.CreateTempSubdirectory("orderflow-").FullName;
     private readonly ILoggerFactory _logs = LoggerFactory.Create(b => b.AddConsole().SetMinimumLevel(LogLevel.Warning));
@@ -23,11 +23,14 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     public abstract string Style { get; }
 
     /// <summary>How long shipping takes to dispatch; short, so the suite runs in seconds.</summary>
-    public static readonly TimeSpan DispatchDelay = TimeSpan.FromMilliseconds(200);
+    public virtual TimeSpan DispatchDelay => TimeSpan.FromMilliseconds(200);
 
     public const decimal CreditLimit = 1000m;
 
-    private static readonly (string AppId, Func<string[], WebApplication> Build)[] Apps =
+    /// <summary>The apps of the style; the orchestration style adds the orchestrator.</summary>
+    protected virtual IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps => Services;
+
+    private static readonly (string AppId, Func<string[], WebApplication> Build)[] Services =
     [
         (AppIds.Orders, Orders.OrdersApp.Build),
         (AppIds.Inventory, Inventory.InventoryApp.Build),
@@ -54,7 +57,7 @@ public abstract class OrderFlowCluster : IAsyncLifetime
                 DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
             }, _logs);
             _sidecars[appId] = sidecar;
-            var app = build(
+            string[] args =
             [
                 $"--contentRoot={contentRoot}",
                 $"--APP_PORT={appPort}",
@@ -64,20 +67,35 @@ public abstract class OrderFlowCluster : IAsyncLifetime
                 $"--Shipping:DispatchDelay={DispatchDelay}",
                 "--Shipping:UndeliverableCountries:0=AQ",
                 $"--Payments:DefaultLimit={CreditLimit}",
-            ]);
+            ];
+            var app = build(args);
             await app.StartAsync();
-            _apps.Add(app);
+            _apps[appId] = (app, build, args);
         }
         await Task.WhenAll(_sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     public async Task DisposeAsync()
     {
-        foreach (var app in _apps) await app.StopAsync();
-        foreach (var app in _apps) await app.DisposeAsync();
+        foreach (var (app, _, _) in _apps.Values) await app.StopAsync();
+        foreach (var (app, _, _) in _apps.Values) await app.DisposeAsync();
         foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
         _logs.Dispose();
         Directory.Delete(_workDir, recursive: true);
+    }
+
+    /// <summary>
+    /// Stops an app at once, with no grace (its in-flight work is cut off, as with a kill), then starts a new
+    /// instance on the same port next to the same sidecar.
+    /// </summary>
+    public async Task KillAndRestartAsync(string appId)
+    {
+        var (app, build, args) = _apps[appId];
+        await app.StopAsync(new CancellationToken(canceled: true));
+        await app.DisposeAsync();
+        var restarted = build(args);
+        await restarted.StartAsync();
+        _apps[appId] = (restarted, build, args);
     }
 
     /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
@@ -106,4 +124,18 @@ public abstract class OrderFlowCluster : IAsyncLifetime
 public sealed class ChoreographyCluster : OrderFlowCluster
 {
     public override string Style => "choreography";
+}
+
+public class OrchestrationCluster : OrderFlowCluster
+{
+    public override string Style => "orchestration";
+
+    protected override IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps =>
+        base.Apps.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build));
+}
+
+/// <summary>Slow shipping, so that a test can act while workflows wait for it.</summary>
+public sealed class SlowShippingOrchestrationCluster : OrchestrationCluster
+{
+    public override TimeSpan DispatchDelay => TimeSpan.FromSeconds(2);
 }

@@ -17,89 +17,88 @@ namespace OrderFlow.Tests.EndToEnd;
 /// </summary>
 public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = FlowClient.Json;
+    private readonly FlowClient _flow = new(cluster);
     private readonly HttpClient _orders = cluster.Invoke(AppIds.Orders);
-    private readonly HttpClient _inventory = cluster.Invoke(AppIds.Inventory);
-    private readonly HttpClient _payments = cluster.Invoke(AppIds.Payments);
     private readonly HttpClient _shipping = cluster.Invoke(AppIds.Shipping);
     private readonly HttpClient _notifications = cluster.Invoke(AppIds.Notifications);
 
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+    private static string Unique(string prefix) => FlowClient.Unique(prefix);
 
     [Fact]
     public async Task A_good_order_is_reserved_charged_shipped_and_announced()
     {
-        var sku = await StockAsync(10);
+        var sku = await _flow.StockAsync(10);
         var customer = Unique("customer");
-        var orderId = await PlaceAsync(customer, sku, quantity: 2, amount: 120m, country: "NL");
+        var orderId = await _flow.PlaceAsync(customer, sku, quantity: 2, amount: 120m, country: "NL");
 
-        var order = await TerminalAsync(orderId);
+        var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Completed);
         order.Reason.Should().BeNull();
         order.History.Select(h => h.Step).Should().ContainInOrder(Topics.OrderPlaced, Topics.OrderCompleted)
             .And.Contain([Topics.StockReserved, Topics.PaymentCharged, Topics.ShipmentDispatched]);
 
-        (await StockOfAsync(sku)).Should().Be(new StockLevel(sku, 8, 2));
-        (await LedgerAsync(customer)).Select(e => (e.OrderId, e.Kind, e.Amount)).Should().Equal((orderId, LedgerEntryKind.Charge, 120m));
-        var shipment = await ShipmentAsync(orderId);
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 8, 2));
+        (await _flow.LedgerAsync(customer)).Select(e => (e.OrderId, e.Kind, e.Amount)).Should().Equal((orderId, LedgerEntryKind.Charge, 120m));
+        var shipment = await _flow.ShipmentAsync(orderId);
         shipment!.Status.Should().Be(ShipmentStatus.Dispatched);
         shipment.TrackingNumber.Should().NotBeNullOrEmpty();
-        (await NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCompleted);
+        (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCompleted);
     }
 
     [Fact]
     public async Task An_order_without_enough_stock_is_cancelled_and_nothing_is_charged()
     {
-        var sku = await StockAsync(1);
+        var sku = await _flow.StockAsync(1);
         var customer = Unique("customer");
-        var orderId = await PlaceAsync(customer, sku, quantity: 2, amount: 50m, country: "NL");
+        var orderId = await _flow.PlaceAsync(customer, sku, quantity: 2, amount: 50m, country: "NL");
 
-        var order = await TerminalAsync(orderId);
+        var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Cancelled);
         order.Reason.Should().Be($"out of stock: {sku} (wanted 2, available 1)");
 
-        (await StockOfAsync(sku)).Should().Be(new StockLevel(sku, 1, 0));
-        (await LedgerAsync(customer)).Should().BeEmpty();
-        (await ShipmentAsync(orderId)).Should().BeNull();
-        (await NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 1, 0));
+        (await _flow.LedgerAsync(customer)).Should().BeEmpty();
+        (await _flow.ShipmentAsync(orderId)).Should().BeNull();
+        (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
     [Fact]
     public async Task An_order_over_the_credit_limit_is_declined_and_its_stock_released()
     {
-        var sku = await StockAsync(10);
+        var sku = await _flow.StockAsync(10);
         var customer = Unique("customer");
-        var orderId = await PlaceAsync(customer, sku, quantity: 3, amount: OrderFlowCluster.CreditLimit + 1, country: "NL");
+        var orderId = await _flow.PlaceAsync(customer, sku, quantity: 3, amount: OrderFlowCluster.CreditLimit + 1, country: "NL");
 
-        var order = await TerminalAsync(orderId);
+        var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Cancelled);
         order.Reason.Should().StartWith("payment declined: amount 1001.00 exceeds the limit 1000.00");
         order.History.Select(h => h.Step).Should().ContainInOrder(Topics.StockReserved, Topics.PaymentDeclined, Topics.StockReleased, Topics.OrderCancelled);
 
-        (await StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0));
-        (await LedgerAsync(customer)).Should().BeEmpty();
-        (await ShipmentAsync(orderId)).Should().BeNull();
-        (await NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0));
+        (await _flow.LedgerAsync(customer)).Should().BeEmpty();
+        (await _flow.ShipmentAsync(orderId)).Should().BeNull();
+        (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
     [Fact]
     public async Task An_undeliverable_order_is_refunded_then_released_in_reverse_order()
     {
-        var sku = await StockAsync(10);
+        var sku = await _flow.StockAsync(10);
         var customer = Unique("customer");
-        var orderId = await PlaceAsync(customer, sku, quantity: 1, amount: 80m, country: "AQ");
+        var orderId = await _flow.PlaceAsync(customer, sku, quantity: 1, amount: 80m, country: "AQ");
 
-        var order = await TerminalAsync(orderId);
+        var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Cancelled);
         order.Reason.Should().Be("undeliverable destination: AQ");
         order.History.Select(h => h.Step).Should().ContainInOrder(
             Topics.PaymentCharged, Topics.ShipmentFailed, Topics.PaymentRefunded, Topics.StockReleased, Topics.OrderCancelled);
 
-        (await StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0));
-        var ledger = await LedgerAsync(customer);
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0));
+        var ledger = await _flow.LedgerAsync(customer);
         ledger.Select(e => (e.Kind, e.Amount)).Should().Equal((LedgerEntryKind.Charge, 80m), (LedgerEntryKind.Refund, -80m));
-        (await ShipmentAsync(orderId))!.Status.Should().Be(ShipmentStatus.Failed);
-        (await NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
+        (await _flow.ShipmentAsync(orderId))!.Status.Should().Be(ShipmentStatus.Failed);
+        (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
     [Fact]
@@ -119,27 +118,27 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     [Fact]
     public async Task Events_delivered_twice_change_nothing_twice()
     {
-        var sku = await StockAsync(10);
+        var sku = await _flow.StockAsync(10);
         var customer = Unique("customer");
-        var orderId = await PlaceAsync(customer, sku, quantity: 2, amount: 100m, country: "NL");
-        var order = await TerminalAsync(orderId);
+        var orderId = await _flow.PlaceAsync(customer, sku, quantity: 2, amount: 100m, country: "NL");
+        var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Completed);
 
         // Redeliver the flow's events, as an at-least-once broker may.
         var details = new OrderDetails(orderId, customer, [new OrderItem(sku, 2)], 100m, order.ShipTo);
-        await RepublishAsync(Topics.OrderPlaced, new OrderPlaced(details));
-        await RepublishAsync(Topics.StockReserved, new StockReserved(details));
-        await RepublishAsync(Topics.PaymentCharged, new PaymentCharged(details, "duplicate"));
-        await RepublishAsync(Topics.ShipmentDispatched, new ShipmentDispatched(details, "duplicate"));
+        await _flow.RepublishAsync(Topics.OrderPlaced, new OrderPlaced(details));
+        await _flow.RepublishAsync(Topics.StockReserved, new StockReserved(details));
+        await _flow.RepublishAsync(Topics.PaymentCharged, new PaymentCharged(details, "duplicate"));
+        await _flow.RepublishAsync(Topics.ShipmentDispatched, new ShipmentDispatched(details, "duplicate"));
 
         // Each subscriber takes its topic's events one at a time, so once an order placed afterwards is done,
         // the duplicates before it have been handled.
-        var barrier = await PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL");
-        (await TerminalAsync(barrier)).Status.Should().Be(OrderStatus.Completed);
-        await NotificationAsync(barrier);
+        var barrier = await _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL");
+        (await _flow.TerminalAsync(barrier)).Status.Should().Be(OrderStatus.Completed);
+        await _flow.NotificationAsync(barrier);
 
-        (await StockOfAsync(sku)).Should().Be(new StockLevel(sku, 7, 3));
-        (await LedgerAsync(customer)).Select(e => (e.OrderId, e.Amount)).Should().Equal((orderId, 100m), (barrier, 10m));
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 7, 3));
+        (await _flow.LedgerAsync(customer)).Select(e => (e.OrderId, e.Amount)).Should().Equal((orderId, 100m), (barrier, 10m));
         (await _shipping.GetFromJsonAsync<List<Shipment>>("shipments", Json))!.Count(s => s.Order.OrderId == orderId).Should().Be(1);
         (await _notifications.GetFromJsonAsync<List<Notification>>($"notifications?customerId={customer}", Json))!
             .Select(n => n.OrderId).Should().Equal(orderId, barrier);
@@ -151,79 +150,24 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     public async Task Two_hundred_concurrent_orders_never_oversell_limited_stock()
     {
         const int Orders = 200, Stock = 50;
-        var sku = await StockAsync(Stock);
+        var sku = await _flow.StockAsync(Stock);
         var customer = Unique("customer");
 
-        var ids = await Task.WhenAll(Enumerable.Range(0, Orders).Select(_ => PlaceAsync(customer, sku, quantity: 1, amount: 5m, country: "NL")));
-        var finals = await Task.WhenAll(ids.Select(id => TerminalAsync(id, TimeSpan.FromSeconds(90))));
+        var ids = await Task.WhenAll(Enumerable.Range(0, Orders).Select(_ => _flow.PlaceAsync(customer, sku, quantity: 1, amount: 5m, country: "NL")));
+        var finals = await Task.WhenAll(ids.Select(id => _flow.TerminalAsync(id, TimeSpan.FromSeconds(90))));
 
         finals.Count(o => o.Status == OrderStatus.Completed).Should().Be(Stock);
         finals.Where(o => o.Status == OrderStatus.Cancelled).Should().HaveCount(Orders - Stock)
             .And.OnlyContain(o => o.Reason!.StartsWith($"out of stock: {sku}"));
-        var level = await StockOfAsync(sku);
+        var level = await _flow.StockOfAsync(sku);
         level.Should().Be(new StockLevel(sku, 0, Stock));
         (level.Available + level.Reserved).Should().Be(Stock);
-        (await LedgerAsync(customer)).Should().HaveCount(Stock).And.OnlyContain(e => e.Kind == LedgerEntryKind.Charge);
-    }
-
-    // --- helpers: the same calls a reader would make with curl ---
-
-    private async Task<string> StockAsync(int available)
-    {
-        var sku = Unique("sku");
-        var response = await _inventory.PutAsJsonAsync($"stock/{sku}", new { available });
-        response.EnsureSuccessStatusCode();
-        return sku;
-    }
-
-    private async Task<StockLevel> StockOfAsync(string sku) => (await _inventory.GetFromJsonAsync<StockLevel>($"stock/{sku}", Json))!;
-
-    private async Task<string> PlaceAsync(string customer, string sku, int quantity, decimal amount, string country)
-    {
-        var response = await _orders.PostAsJsonAsync("orders", new
-        {
-            customerId = customer,
-            items = new[] { new { sku, quantity } },
-            amount,
-            shipTo = new { street = "1 Canal St", city = "Utrecht", country },
-        });
-        response.StatusCode.Should().Be(HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
-        var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json);
-        response.Headers.Location!.ToString().Should().Be($"/orders/{accepted!.OrderId}");
-        return accepted.OrderId;
-    }
-
-    private Task<OrdersApi.OrderView> TerminalAsync(string orderId, TimeSpan? timeout = null) =>
-        Eventually.WaitAsync(
-            async () => (await _orders.GetFromJsonAsync<OrdersApi.OrderView>($"orders/{orderId}", Json))!,
-            o => o.Status is OrderStatus.Completed or OrderStatus.Cancelled,
-            $"order {orderId} to complete or be cancelled", timeout);
-
-    private async Task<List<LedgerEntry>> LedgerAsync(string customer) =>
-        (await _payments.GetFromJsonAsync<List<LedgerEntry>>($"ledger?customerId={customer}", Json))!;
-
-    private async Task<Shipment?> ShipmentAsync(string orderId)
-    {
-        var response = await _shipping.GetAsync($"shipments/{orderId}");
-        return response.StatusCode == HttpStatusCode.NotFound ? null : await response.Content.ReadFromJsonAsync<Shipment>(Json);
-    }
-
-    /// <summary>The notification is sent after the terminal event, so it may trail the order's status.</summary>
-    private Task<Notification> NotificationAsync(string orderId) =>
-        Eventually.WaitAsync(
-            async () =>
-            {
-                var response = await _notifications.GetAsync($"notifications/{orderId}");
-                return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<Notification>(Json) : null;
-            },
-            n => n is not null, $"the notification of order {orderId}").ContinueWith(t => t.Result!);
-
-    private async Task RepublishAsync<T>(string topic, T data)
-    {
-        var response = await cluster.SidecarOf(AppIds.Orders).PostAsJsonAsync($"v1.0/publish/{Components.PubSub}/{topic}", data, Json);
-        response.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await _flow.LedgerAsync(customer)).Should().HaveCount(Stock).And.OnlyContain(e => e.Kind == LedgerEntryKind.Charge);
     }
 }
 
 public sealed class ChoreographyOrderFlowTests(ChoreographyCluster cluster)
     : OrderFlowScenarios(cluster), IClassFixture<ChoreographyCluster>;
+
+public sealed class OrchestrationOrderFlowTests(OrchestrationCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<OrchestrationCluster>;
