@@ -38,6 +38,32 @@ public sealed class ReplyToTests
             "replies are competed for by both instances, so some reach the one that is not waiting");
     }
 
+    /// <summary>The essay's in-memory context with a queue group: a reply the broker hands to the other instance is lost.</summary>
+    [Fact]
+    public async Task With_in_memory_handling_a_reply_that_reaches_the_other_instance_is_lost()
+    {
+        await using var cluster = new Cluster("local");
+        var requester = await cluster.StartPatternsAsync("a");
+        var other = await cluster.StartPatternsAsync("b");
+
+        var outcomes = new List<(HttpStatusCode Status, string CorrelationId)>();
+        for (var i = 1; i <= 10; i++)
+        {
+            var response = await requester.Invoke.PostAsJsonAsync("prices/quote",
+                new { sku = "pear", quantity = i, timeoutMs = 1000, replyHandling = nameof(ReplyHandling.InMemory) });
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+            var correlationId = response.IsSuccessStatusCode
+                ? body.GetProperty("quote").GetProperty("correlationId").GetString()!
+                : body.GetProperty("correlationId").GetString()!;
+            outcomes.Add((response.StatusCode, correlationId));
+        }
+
+        var lost = outcomes.Where(o => o.Status == HttpStatusCode.GatewayTimeout).Select(o => o.CorrelationId).ToList();
+        lost.Should().NotBeEmpty("some replies were handed to the instance that was not waiting");
+        other.Service<PendingReplies>().Unmatched.Should().BeEquivalentTo(lost, "each lost reply reached b, where no one waited for it");
+        outcomes.Where(o => o.Status == HttpStatusCode.OK).Should().NotBeEmpty();
+    }
+
     [Fact]
     public async Task A_request_nobody_answers_times_out_with_504_problem_details()
     {

@@ -130,11 +130,32 @@ public sealed class Cluster(params string[] componentFolders) : IAsyncDisposable
         return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("Dapr.sln not found above the test binaries"), .. parts]);
     }
 
+    private static readonly HashSet<int> PortsHandedOut = [];
+
+    /// <summary>
+    /// A free port below Linux's ephemeral range (32768+), never handed out twice in this process: an app restarted on
+    /// its port must find it still free, and outgoing connections (which take ephemeral ports) cannot have taken it.
+    /// </summary>
     private static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        lock (PortsHandedOut)
+        {
+            while (true)
+            {
+                var port = Random.Shared.Next(20_000, 32_000);
+                if (!PortsHandedOut.Add(port)) continue;
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // in use by someone else: try another
+                }
+            }
+        }
     }
 }
 
