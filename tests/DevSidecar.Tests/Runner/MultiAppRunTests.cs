@@ -1,0 +1,98 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using DevSidecar.Runner;
+
+namespace DevSidecar.Tests.Runner;
+
+/// <summary>`run -f dapr.yaml` end to end: the DevSidecar command line with two PingApps.</summary>
+public sealed class MultiAppRunTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task Two_apps_come_up_call_each_other_through_both_sidecars_and_stop_on_SIGINT()
+    {
+        var template = WriteRunFile(("a", null), ("b", null));
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+
+        var a = await runner.WaitForReadyAsync("a");
+        await runner.WaitForReadyAsync("b");
+        var pidA = await runner.WaitForPingAppPidAsync("a");
+        var pidB = await runner.WaitForPingAppPidAsync("b");
+
+        // caller → a's sidecar → app a → a's sidecar → b's sidecar → app b
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var answer = await http.GetStringAsync($"http://127.0.0.1:{a.DaprHttpPort}/v1.0/invoke/a/method/call/b");
+        answer.Should().Be("b");
+
+        // The keys the Dapr CLI writes into each sidecar's metadata, which `dapr list` and `dapr stop` read.
+        using var metadata = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{a.DaprHttpPort}/v1.0/metadata"));
+        var extended = metadata.RootElement.GetProperty("extended");
+        extended.GetProperty("appPID").GetString().Should().Be(pidA.ToString());
+        extended.GetProperty("cliPID").GetString().Should().Be(runner.Id.ToString());
+        extended.GetProperty("runTemplatePath").GetString().Should().Be(template);
+        extended.GetProperty("appCommand").GetString().Should().Be($"dotnet {TestPaths.PingAppDll}");
+
+        runner.Signal(PosixSignal.SIGINT);
+
+        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+        await AppProcessTests.WaitUntilGoneAsync(pidA);
+        await AppProcessTests.WaitUntilGoneAsync(pidB);
+        runner.Output.Should().Contain("all apps stopped");
+        var logs = _temp.Combine("a", ".dapr", "logs");
+        Directory.GetFiles(logs, "a_app_*.log").Should().ContainSingle("app logs go to <appDir>/.dapr/logs by default")
+            .Which.Should().Match(file => File.ReadAllText(file).Contains("PingApp 'a' starting"));
+        Directory.GetFiles(logs, "a_daprd_*.log").Should().ContainSingle("so do the sidecar's");
+    }
+
+    [Fact]
+    public async Task A_crashing_app_fails_the_run_and_is_reported_by_name_with_its_last_lines()
+    {
+        var template = WriteRunFile(("a", null), ("b", "CRASH_AFTER_START: \"1\""));
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+        var pidA = await runner.WaitForPingAppPidAsync("a");
+
+        (await runner.WaitForExitAsync()).Should().NotBe(0, runner.Output);
+
+        runner.Output.Should().Contain("app 'b' exited with code 3; last lines:")
+            .And.Contain("  PingApp 'b' crashing on purpose");
+        await AppProcessTests.WaitUntilGoneAsync(pidA);
+    }
+
+    [Fact]
+    public async Task A_run_file_with_an_error_is_reported_and_fails_the_run()
+    {
+        var template = _temp.WriteFile("dapr.yaml", "apps:\n  - appDirPath: .\n");
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+
+        (await runner.WaitForExitAsync()).Should().Be(1);
+
+        runner.Output.Should().Contain($"error: {template}: required field 'version' not found");
+    }
+
+    /// <summary>A dapr.yaml running one PingApp per app id, each in its own folder, with fixed free app ports.</summary>
+    private string WriteRunFile(params (string AppId, string? Env)[] apps)
+    {
+        _temp.CreateFolder("components");
+        var entries = apps.Select(app =>
+        {
+            _temp.CreateFolder(app.AppId);
+            var env = app.Env is null ? "" : $"\n    env:\n      {app.Env}";
+            return $"""
+                  - appID: {app.AppId}
+                    appDirPath: ./{app.AppId}
+                    appPort: {FreePorts.Pick()}
+                    command: ["dotnet", "{TestPaths.PingAppDll}"]{env}
+                """;
+        });
+        return _temp.WriteFile("dapr.yaml", $"""
+            version: 1
+            common:
+              resourcesPaths: ["./components"]
+            apps:
+            {string.Join('\n', entries)}
+            """);
+    }
+}

@@ -1,0 +1,202 @@
+using DevSidecar.Runner;
+
+namespace DevSidecar.Tests.Runner;
+
+public sealed class RunFileTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public void Resolves_app_paths_against_the_template_and_defaults_the_app_id_to_the_folder_name()
+    {
+        _temp.CreateFolder("services", "orders");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            apps:
+              - appDirPath: ./services/orders
+                appPort: 5001
+                command: ["dotnet", "run"]
+            """);
+
+        var app = RunFile.Load(template).Apps.Should().ContainSingle().Subject;
+
+        app.AppId.Should().Be("orders");
+        app.AppDirPath.Should().Be(_temp.Combine("services", "orders"));
+        app.Command.Should().Equal("dotnet", "run");
+        app.AppPort.Should().Be(5001);
+        app.DaprHttpPort.Should().BeNull("unset ports are picked at run time");
+        app.AppProtocol.Should().Be("http");
+        app.AppLogDestination.Should().Be(LogDestination.FileAndConsole);
+        app.DaprdLogDestination.Should().Be(LogDestination.File);
+    }
+
+    [Fact]
+    public void A_folder_means_the_dapr_yaml_inside_it()
+    {
+        _temp.CreateFolder("a");
+        _temp.WriteFile("dapr.yaml", "version: 1\napps:\n  - appDirPath: a\n");
+
+        var runFile = RunFile.Load(_temp.Path);
+
+        runFile.TemplatePath.Should().Be(_temp.Combine("dapr.yaml"));
+        runFile.Apps.Single().AppId.Should().Be("a");
+    }
+
+    [Fact]
+    public void Common_paths_are_relative_to_the_template_and_app_paths_to_the_app_folder()
+    {
+        var commonResources = _temp.CreateFolder("components");
+        var appResources = _temp.CreateFolder("b", "my-components");
+        _temp.CreateFolder("a");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            common:
+              resourcesPaths: ["./components"]
+            apps:
+              - appDirPath: a
+              - appDirPath: b
+                resourcesPaths: ["my-components"]
+            """);
+
+        var apps = RunFile.Load(template).Apps;
+
+        apps[0].ResourcesPaths.Should().Equal(commonResources);
+        apps[1].ResourcesPaths.Should().Equal([appResources], "the app's own resourcesPaths win over common ones");
+    }
+
+    [Fact]
+    public void The_app_local_dot_dapr_resources_folder_comes_before_common_resources()
+    {
+        _temp.CreateFolder("components");
+        var local = _temp.CreateFolder("a", ".dapr", "resources");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            common:
+              resourcesPath: components
+            apps:
+              - appDirPath: a
+            """);
+
+        RunFile.Load(template).Apps.Single().ResourcesPaths.Should().Equal(local);
+    }
+
+    [Fact]
+    public void App_values_win_over_common_ones_and_env_maps_are_merged()
+    {
+        _temp.CreateFolder("a");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            common:
+              appProtocol: grpc
+              logLevel: debug
+              appHealthProbeInterval: 3
+              appLogDestination: console
+              env:
+                SHARED: common
+                OVERRIDDEN: common
+            apps:
+              - appID: alpha
+                appDirPath: a
+                appProtocol: http
+                appSSL: true
+                daprHTTPPort: 3600
+                daprGRPCPort: 50011
+                appHealthProbeTimeout: 800
+                env:
+                  OVERRIDDEN: app
+                  NUMBER: 42
+            """);
+
+        var app = RunFile.Load(template).Apps.Single();
+
+        app.AppId.Should().Be("alpha");
+        app.AppProtocol.Should().Be("https", "appSSL upgrades the app's own http");
+        app.LogLevel.Should().Be("debug");
+        app.DaprHttpPort.Should().Be(3600);
+        app.DaprGrpcPort.Should().Be(50011);
+        app.AppHealthProbeInterval.Should().Be(TimeSpan.FromSeconds(3));
+        app.AppHealthProbeTimeout.Should().Be(TimeSpan.FromMilliseconds(800));
+        app.AppLogDestination.Should().Be(LogDestination.Console);
+        app.Env.Should().BeEquivalentTo(new Dictionary<string, string>
+        {
+            ["SHARED"] = "common", ["OVERRIDDEN"] = "app", ["NUMBER"] = "42",
+        });
+    }
+
+    [Fact]
+    public void Tilde_means_the_home_folder()
+    {
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var template = _temp.WriteFile("dapr.yaml", "version: 1\napps:\n  - appDirPath: ~/\n    appID: home\n");
+
+        RunFile.Load(template).Apps.Single().AppDirPath.TrimEnd('/').Should().Be(home.TrimEnd('/'));
+    }
+
+    [Theory]
+    [InlineData("apps:\n  - appDirPath: a\n", "required field 'version' not found")]
+    [InlineData("version: 1\napps:\n  - appPort: 5000\n", "required field 'appDirPath' not found in apps[0]")]
+    [InlineData("version: 1\napps:\n  - appDirPath: missing\n", "apps[0].appDirPath: '")]
+    [InlineData("version: 1\ncommon:\n  resourcesPaths: [nowhere]\napps:\n  - appDirPath: a\n", "common.resourcesPaths: '")]
+    [InlineData("version: 1\n", "no apps")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n  - appDirPath: a\n", "app id 'a' is used by more than one app")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    appLogDestination: printer\n", "log destination 'printer'")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    appProtocol: smtp\n", "appProtocol 'smtp'")]
+    [InlineData("version: 1\ncommon:\n  logLevel: loud\napps:\n  - appDirPath: a\n", "app 'a': log level 'loud' is not one of debug, info, warn, error, fatal")]
+    [InlineData("version: 1\napps: [\n", "line")]
+    public void Bad_run_files_are_rejected_with_the_file_and_the_problem(string yaml, string problem)
+    {
+        _temp.CreateFolder("a");
+        var template = _temp.WriteFile("dapr.yaml", yaml);
+
+        var load = () => RunFile.Load(template);
+
+        load.Should().Throw<RunFileException>()
+            .Which.Message.Should().StartWith(template).And.Contain(problem);
+    }
+
+    [Fact]
+    public void A_missing_run_file_is_reported()
+    {
+        var load = () => RunFile.Load(_temp.Combine("nope.yaml"));
+
+        var error = load.Should().Throw<RunFileException>().Which;
+        error.File.Should().Be(_temp.Combine("nope.yaml"));
+        error.Problem.Should().Be("run file not found");
+    }
+
+    [Fact]
+    public void The_app_environment_is_the_one_the_Dapr_CLI_gives_with_the_run_file_env_last()
+    {
+        var app = new AppSpec
+        {
+            AppId = "orders",
+            AppDirPath = _temp.Path,
+            AppProtocol = "grpc",
+            Env = new Dictionary<string, string> { ["GREETING"] = "hi", ["DAPR_HTTP_PORT"] = "1" },
+        };
+
+        var env = AppEnvironment.For(app, appPort: 5001, daprHttpPort: 3500, daprGrpcPort: 50001, metricsPort: 9090);
+
+        env.Should().BeEquivalentTo(new Dictionary<string, string>
+        {
+            ["APP_ID"] = "orders",
+            ["APP_PORT"] = "5001",
+            ["APP_CHANNEL_ADDRESS"] = "127.0.0.1",
+            ["APP_PROTOCOL"] = "grpc",
+            ["DAPR_HTTP_PORT"] = "1",
+            ["DAPR_GRPC_PORT"] = "50001",
+            ["DAPR_METRICS_PORT"] = "9090",
+            ["GREETING"] = "hi",
+        });
+    }
+
+    [Fact]
+    public void An_app_without_a_port_gets_no_APP_PORT()
+    {
+        var env = AppEnvironment.For(new AppSpec { AppId = "worker", AppDirPath = _temp.Path }, null, 3500, 50001, 9090);
+
+        env.Should().NotContainKey("APP_PORT");
+    }
+}

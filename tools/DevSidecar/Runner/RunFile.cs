@@ -1,0 +1,238 @@
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+
+namespace DevSidecar.Runner;
+
+/// <summary>A parsed multi-app run file (dapr.yaml), with every path absolute and the common section merged into each app.</summary>
+public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<AppSpec> Apps)
+{
+    public const string DefaultFileName = "dapr.yaml";
+
+    /// <summary>
+    /// Reads a run file, or the dapr.yaml inside a folder, the way `dapr run -f` does: paths in
+    /// <c>common</c> are relative to the template, an app's paths are relative to its appDirPath,
+    /// <c>~</c> is expanded, and every path named must exist.
+    /// </summary>
+    public static RunFile Load(string fileOrFolder)
+    {
+        var templatePath = Path.GetFullPath(PathResolver.ExpandHome(fileOrFolder));
+        if (Directory.Exists(templatePath))
+            templatePath = Path.Combine(templatePath, DefaultFileName);
+        if (!File.Exists(templatePath))
+            throw new RunFileException(templatePath, "run file not found");
+
+        RunFileDocument document;
+        try
+        {
+            document = Yaml.Deserialize<RunFileDocument?>(File.ReadAllText(templatePath)) ?? new RunFileDocument();
+        }
+        catch (YamlException e)
+        {
+            throw new RunFileException(templatePath, $"line {e.Start.Line}: {(e.InnerException ?? e).Message}");
+        }
+        return Resolve(document, templatePath);
+    }
+
+    private static readonly IDeserializer Yaml = new DeserializerBuilder().IgnoreUnmatchedProperties().Build();
+
+    private static RunFile Resolve(RunFileDocument document, string templatePath)
+    {
+        if (document.Version is null or 0)
+            throw new RunFileException(templatePath, "required field 'version' not found");
+        if (document.Apps is not { Count: > 0 })
+            throw new RunFileException(templatePath, "no apps in 'apps'");
+
+        var templateDir = Path.GetDirectoryName(templatePath)!;
+        var paths = new PathResolver(templatePath);
+        var common = document.Common ?? new SharedSection();
+        var commonResources = paths.ResolveAll(templateDir, common.AllResourcesPaths(), "common.resourcesPaths");
+
+        var apps = document.Apps.Select((app, index) =>
+        {
+            if (string.IsNullOrWhiteSpace(app.AppDirPath))
+                throw new RunFileException(templatePath, $"required field 'appDirPath' not found in apps[{index}]");
+            var appDir = paths.Resolve(templateDir, app.AppDirPath, $"apps[{index}].appDirPath");
+            var appId = string.IsNullOrWhiteSpace(app.AppId) ? Path.GetFileName(appDir.TrimEnd(Path.DirectorySeparatorChar)) : app.AppId;
+            var where = $"app '{appId}'";
+            var appResources = paths.ResolveAll(appDir, app.AllResourcesPaths(), $"{where} resourcesPaths");
+
+            var protocol = (app.AppProtocol ?? common.AppProtocol ?? "http").ToLowerInvariant();
+            if (!ValidProtocols.Contains(protocol))
+                throw new RunFileException(templatePath, $"{where}: appProtocol '{protocol}' is not one of {string.Join(", ", ValidProtocols)}");
+            if ((app.AppSsl ?? common.AppSsl) == true)
+                protocol = protocol switch { "http" => "https", "grpc" => "grpcs", _ => protocol };
+
+            var logLevel = NonEmpty(app.LogLevel) ?? NonEmpty(common.LogLevel);
+            if (SidecarLoggerProvider.CheckLevel(logLevel) is { } badLevel)
+                throw new RunFileException(templatePath, $"{where}: {badLevel}");
+
+            return new AppSpec
+            {
+                AppId = appId,
+                AppDirPath = appDir,
+                Command = app.Command ?? [],
+                AppPort = Positive(app.AppPort),
+                DaprHttpPort = Positive(app.DaprHttpPort),
+                DaprGrpcPort = Positive(app.DaprGrpcPort),
+                MetricsPort = Positive(app.MetricsPort),
+                AppChannelAddress = NonEmpty(app.AppChannelAddress) ?? "127.0.0.1",
+                AppProtocol = protocol,
+                ResourcesPaths = ResourceLookup(appResources, appDir, commonResources),
+                Env = MergeEnv(common.Env, app.Env),
+                EnableAppHealthCheck = app.EnableAppHealthCheck ?? common.EnableAppHealthCheck ?? false,
+                AppHealthCheckPath = NonEmpty(app.AppHealthCheckPath) ?? NonEmpty(common.AppHealthCheckPath),
+                AppHealthProbeInterval = Seconds(Positive(app.AppHealthProbeInterval) ?? Positive(common.AppHealthProbeInterval)),
+                AppHealthProbeTimeout = Milliseconds(Positive(app.AppHealthProbeTimeout) ?? Positive(common.AppHealthProbeTimeout)),
+                AppHealthThreshold = Positive(app.AppHealthThreshold) ?? Positive(common.AppHealthThreshold),
+                LogLevel = logLevel,
+                AppLogDestination = Destination(app.AppLogDestination ?? common.AppLogDestination, LogDestination.FileAndConsole, where, templatePath),
+                DaprdLogDestination = Destination(app.DaprdLogDestination ?? common.DaprdLogDestination, LogDestination.File, where, templatePath),
+            };
+        }).ToList();
+
+        var duplicate = apps.GroupBy(a => a.AppId, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new RunFileException(templatePath, $"app id '{duplicate.Key}' is used by more than one app");
+        return new RunFile(templatePath, document.Name, apps);
+    }
+
+    private static readonly string[] ValidProtocols = ["http", "https", "grpc", "grpcs", "h2c"];
+
+    /// <summary>The CLI takes the first of: the app's resourcesPaths, &lt;appDir&gt;/.dapr/resources, common.resourcesPaths, ~/.dapr/components.</summary>
+    private static IReadOnlyList<string> ResourceLookup(IReadOnlyList<string> appResources, string appDir, IReadOnlyList<string> commonResources)
+    {
+        if (appResources.Count > 0) return appResources;
+        var local = Path.Combine(appDir, ".dapr", "resources");
+        if (Directory.Exists(local)) return [local];
+        if (commonResources.Count > 0) return commonResources;
+        // daprd would fail on a missing default folder; the dev sidecar simply runs without resources.
+        return Directory.Exists(DefaultComponentsPath) ? [DefaultComponentsPath] : [];
+    }
+
+    public static string DefaultComponentsPath =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dapr", "components");
+
+    private static IReadOnlyDictionary<string, string> MergeEnv(Dictionary<string, string>? common, Dictionary<string, string>? app)
+    {
+        var merged = new Dictionary<string, string>(common ?? [], StringComparer.Ordinal);
+        foreach (var (key, value) in app ?? [])
+            merged[key] = value;
+        return merged;
+    }
+
+    private static LogDestination Destination(string? value, LogDestination fallback, string where, string templatePath) => value switch
+    {
+        null or "" => fallback,
+        "file" => LogDestination.File,
+        "console" => LogDestination.Console,
+        "fileAndConsole" => LogDestination.FileAndConsole,
+        _ => throw new RunFileException(templatePath, $"{where}: log destination '{value}' is not one of file, console, fileAndConsole"),
+    };
+
+    private static int? Positive(int? value) => value > 0 ? value : null;
+    private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+    private static TimeSpan? Seconds(int? value) => value is { } s ? TimeSpan.FromSeconds(s) : null;
+    private static TimeSpan? Milliseconds(int? value) => value is { } ms ? TimeSpan.FromMilliseconds(ms) : null;
+}
+
+/// <summary>One app of a run, ready to launch. Null means "not set": ports are then picked, health settings take the sidecar's defaults.</summary>
+public sealed record AppSpec
+{
+    public required string AppId { get; init; }
+    public required string AppDirPath { get; init; }
+    public IReadOnlyList<string> Command { get; init; } = [];
+    public int? AppPort { get; init; }
+    public int? DaprHttpPort { get; init; }
+    public int? DaprGrpcPort { get; init; }
+    public int? MetricsPort { get; init; }
+    public string AppChannelAddress { get; init; } = "127.0.0.1";
+    public string AppProtocol { get; init; } = "http";
+    public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public bool EnableAppHealthCheck { get; init; }
+    public string? AppHealthCheckPath { get; init; }
+    public TimeSpan? AppHealthProbeInterval { get; init; }
+    public TimeSpan? AppHealthProbeTimeout { get; init; }
+    public int? AppHealthThreshold { get; init; }
+    public string? LogLevel { get; init; }
+    public LogDestination AppLogDestination { get; init; } = LogDestination.FileAndConsole;
+    public LogDestination DaprdLogDestination { get; init; } = LogDestination.File;
+}
+
+[Flags]
+public enum LogDestination
+{
+    File = 1,
+    Console = 2,
+    FileAndConsole = File | Console,
+}
+
+/// <summary>A run file that cannot be used: names the file and what is wrong.</summary>
+public sealed class RunFileException(string file, string problem) : Exception($"{file}: {problem}")
+{
+    public string File { get; } = file;
+    public string Problem { get; } = problem;
+}
+
+internal sealed class PathResolver(string templatePath)
+{
+    public static string ExpandHome(string path) =>
+        path == "~" || path.StartsWith("~/", StringComparison.Ordinal)
+            ? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) + path[1..]
+            : path;
+
+    public string Resolve(string baseDir, string path, string field)
+    {
+        var full = Path.GetFullPath(Path.Combine(baseDir, ExpandHome(path)));
+        if (!Directory.Exists(full))
+            throw new RunFileException(templatePath, $"{field}: '{full}' is not a folder");
+        return full;
+    }
+
+    public IReadOnlyList<string> ResolveAll(string baseDir, IEnumerable<string> paths, string field) =>
+        paths.Select(p => Resolve(baseDir, p, field)).ToList();
+}
+
+// The YAML shape, keyed as the Dapr CLI's struct tags. Unknown keys (Kubernetes-only, daprd flags the dev
+// sidecar does not model) are ignored, as the CLI's non-strict unmarshalling does.
+
+internal class SharedSection
+{
+    [YamlMember(Alias = "appProtocol")] public string? AppProtocol { get; set; }
+    [YamlMember(Alias = "appSSL")] public bool? AppSsl { get; set; }
+    [YamlMember(Alias = "resourcesPath")] public string? ResourcesPath { get; set; }
+    [YamlMember(Alias = "resourcesPaths")] public List<string>? ResourcesPaths { get; set; }
+    [YamlMember(Alias = "env")] public Dictionary<string, string>? Env { get; set; }
+    [YamlMember(Alias = "enableAppHealthCheck")] public bool? EnableAppHealthCheck { get; set; }
+    [YamlMember(Alias = "appHealthCheckPath")] public string? AppHealthCheckPath { get; set; }
+    [YamlMember(Alias = "appHealthProbeInterval")] public int? AppHealthProbeInterval { get; set; }
+    [YamlMember(Alias = "appHealthProbeTimeout")] public int? AppHealthProbeTimeout { get; set; }
+    [YamlMember(Alias = "appHealthThreshold")] public int? AppHealthThreshold { get; set; }
+    [YamlMember(Alias = "logLevel")] public string? LogLevel { get; set; }
+    [YamlMember(Alias = "appLogDestination")] public string? AppLogDestination { get; set; }
+    [YamlMember(Alias = "daprdLogDestination")] public string? DaprdLogDestination { get; set; }
+
+    /// <summary>The deprecated single resourcesPath is appended to resourcesPaths, as the CLI does.</summary>
+    public IEnumerable<string> AllResourcesPaths() =>
+        (ResourcesPaths ?? []).Concat(string.IsNullOrWhiteSpace(ResourcesPath) ? [] : [ResourcesPath]);
+}
+
+internal sealed class AppSection : SharedSection
+{
+    [YamlMember(Alias = "appID")] public string? AppId { get; set; }
+    [YamlMember(Alias = "appDirPath")] public string? AppDirPath { get; set; }
+    [YamlMember(Alias = "appPort")] public int? AppPort { get; set; }
+    [YamlMember(Alias = "appChannelAddress")] public string? AppChannelAddress { get; set; }
+    [YamlMember(Alias = "daprHTTPPort")] public int? DaprHttpPort { get; set; }
+    [YamlMember(Alias = "daprGRPCPort")] public int? DaprGrpcPort { get; set; }
+    [YamlMember(Alias = "metricsPort")] public int? MetricsPort { get; set; }
+    [YamlMember(Alias = "command")] public List<string>? Command { get; set; }
+}
+
+internal sealed class RunFileDocument
+{
+    [YamlMember(Alias = "version")] public int? Version { get; set; }
+    [YamlMember(Alias = "name")] public string? Name { get; set; }
+    [YamlMember(Alias = "common")] public SharedSection? Common { get; set; }
+    [YamlMember(Alias = "apps")] public List<AppSection>? Apps { get; set; }
+}
