@@ -83,8 +83,20 @@ public sealed class InFlightWork(IOptions<ShutdownOptions> options, ILogger<InFl
         {
             logger.LogWarning("grace period over with {Count} piece(s) of work in flight; handing them back", Count);
             await _graceExpired.CancelAsync();
-            // Handing back is quick (a checkpoint, a terminal message); the host's own timeout bounds it.
-            await drained.WaitAsync(cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            await WaitForHandBackAsync(drained, cancellationToken);
+        }
+    }
+
+    /// <summary>Handing back is quick (a checkpoint, a terminal message); the host's own shutdown timeout bounds it.</summary>
+    private static async Task WaitForHandBackAsync(Task drained, CancellationToken hostTimeout)
+    {
+        try
+        {
+            await drained.WaitAsync(hostTimeout);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host is out of time; whatever has not handed back is cut off with the process.
         }
     }
 
