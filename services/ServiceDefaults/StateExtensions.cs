@@ -32,6 +32,16 @@ public static class StateExtensions
     public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
         dapr.UpdateStateAsync<List<string>>(indexKey, ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
 
+    /// <summary>Every item an index lists, read in one bulk call; ids whose item is gone are skipped.</summary>
+    public static async Task<IReadOnlyList<T>> ReadIndexedAsync<T>(this DaprClient dapr, string indexKey, Func<string, string> keyOf,
+        CancellationToken cancellationToken = default) where T : class
+    {
+        var ids = await dapr.ReadIndexAsync(indexKey, cancellationToken);
+        if (ids.Count == 0) return [];
+        var items = await dapr.GetBulkStateAsync<T>(Components.StateStore, ids.Select(keyOf).ToList(), parallelism: 8, cancellationToken: cancellationToken);
+        return items.Select(i => i.Value).Where(v => v is not null).ToList();
+    }
+
     public static async Task<IReadOnlyList<string>> ReadIndexAsync(this DaprClient dapr, string indexKey, CancellationToken cancellationToken = default) =>
         await dapr.GetStateAsync<List<string>>(Components.StateStore, indexKey, cancellationToken: cancellationToken) ?? [];
 }

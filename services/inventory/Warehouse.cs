@@ -22,12 +22,8 @@ public sealed class Warehouse(DaprClient dapr, ILogger<Warehouse> logger)
     public Task<StockLevel?> GetStockAsync(string sku, CancellationToken ct) =>
         dapr.GetStateAsync<StockLevel?>(Components.StateStore, StockKey(sku), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<StockLevel>> ListStockAsync(CancellationToken ct)
-    {
-        var skus = await dapr.ReadIndexAsync(SkuIndexKey, ct);
-        var levels = await Task.WhenAll(skus.Order().Select(sku => GetStockAsync(sku, ct)));
-        return levels.OfType<StockLevel>().ToList();
-    }
+    public async Task<IReadOnlyList<StockLevel>> ListStockAsync(CancellationToken ct) =>
+        (await dapr.ReadIndexedAsync<StockLevel>(SkuIndexKey, StockKey, ct)).OrderBy(l => l.Sku, StringComparer.Ordinal).ToList();
 
     /// <summary>Sets what is available for a SKU (demos and tests); what is reserved stays.</summary>
     public async Task<StockLevel> SetAvailableAsync(string sku, int available, CancellationToken ct)

@@ -14,5 +14,5 @@ public static class Messages
         $"Your order {order.OrderId} is on its way to {order.ShipTo.City}.";
 
     public static string Cancelled(OrderDetails order, string reason) =>
-        $"Your order {order.OrderId} was cancelled: {reason}. Nothing was charged.";
+        $"Your order {order.OrderId} was cancelled: {reason}. Anything charged has been refunded.";
 }

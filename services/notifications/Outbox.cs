@@ -14,13 +14,9 @@ public sealed class Outbox(DaprClient dapr, TimeProvider clock, ILogger<Outbox> 
     public Task<Notification?> GetAsync(string orderId, CancellationToken ct) =>
         dapr.GetStateAsync<Notification?>(Components.StateStore, Key(orderId), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<Notification>> ListAsync(string? customerId, CancellationToken ct)
-    {
-        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
-        if (ids.Count == 0) return [];
-        var items = await dapr.GetBulkStateAsync<Notification>(Components.StateStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
-        return items.Select(i => i.Value).Where(n => n is not null && (customerId is null || n.CustomerId == customerId)).OrderBy(n => n.SentAt).ToList();
-    }
+    public async Task<IReadOnlyList<Notification>> ListAsync(string? customerId, CancellationToken ct) =>
+        (await dapr.ReadIndexedAsync<Notification>(IndexKey, Key, ct))
+            .Where(n => customerId is null || n.CustomerId == customerId).OrderBy(n => n.SentAt).ToList();
 
     /// <summary>Sends at most one notification per order, however often the terminal event is delivered.</summary>
     public async Task SendAsync(OrderDetails order, NotificationKind kind, string message, CancellationToken ct)

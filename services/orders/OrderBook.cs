@@ -14,13 +14,8 @@ public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<Order
     public Task<Order?> GetAsync(string orderId, CancellationToken ct) =>
         dapr.GetStateAsync<Order?>(Components.StateStore, Key(orderId), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<Order>> ListAsync(CancellationToken ct)
-    {
-        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
-        if (ids.Count == 0) return [];
-        var items = await dapr.GetBulkStateAsync<Order>(Components.StateStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
-        return items.Where(i => i.Value is not null).Select(i => i.Value).OrderBy(o => o.History[0].At).ToList();
-    }
+    public async Task<IReadOnlyList<Order>> ListAsync(CancellationToken ct) =>
+        (await dapr.ReadIndexedAsync<Order>(IndexKey, Key, ct)).OrderBy(o => o.History[0].At).ToList();
 
     /// <summary>Stores a new order as Pending; false if one with that id exists.</summary>
     public async Task<bool> TryCreateAsync(OrderDetails details, CancellationToken ct)

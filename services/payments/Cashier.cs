@@ -15,14 +15,9 @@ public sealed class Cashier(DaprClient dapr, IOptions<PaymentsOptions> options, 
     public Task<Payment?> GetAsync(string orderId, CancellationToken ct) =>
         dapr.GetStateAsync<Payment?>(Components.StateStore, Key(orderId), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<LedgerEntry>> LedgerAsync(string? customerId, CancellationToken ct)
-    {
-        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
-        if (ids.Count == 0) return [];
-        var payments = await dapr.GetBulkStateAsync<Payment>(Components.StateStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
-        return payments.Select(p => p.Value).Where(p => p is not null && (customerId is null || p.CustomerId == customerId))
-            .SelectMany(p => p.Entries).OrderBy(e => e.At).ToList();
-    }
+    public async Task<IReadOnlyList<LedgerEntry>> LedgerAsync(string? customerId, CancellationToken ct) =>
+        (await dapr.ReadIndexedAsync<Payment>(IndexKey, Key, ct))
+            .Where(p => customerId is null || p.CustomerId == customerId).SelectMany(p => p.Entries).OrderBy(e => e.At).ToList();
 
     public async Task<StepResult> ChargeAsync(OrderDetails order, CancellationToken ct)
     {

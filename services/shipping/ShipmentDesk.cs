@@ -16,13 +16,8 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
     public Task<Shipment?> GetAsync(string orderId, CancellationToken ct) =>
         dapr.GetStateAsync<Shipment?>(Components.StateStore, Key(orderId), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<Shipment>> ListAsync(CancellationToken ct)
-    {
-        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
-        if (ids.Count == 0) return [];
-        var items = await dapr.GetBulkStateAsync<Shipment>(Components.StateStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
-        return items.Select(i => i.Value).Where(s => s is not null).OrderBy(s => s.AcceptedAt).ToList();
-    }
+    public async Task<IReadOnlyList<Shipment>> ListAsync(CancellationToken ct) =>
+        (await dapr.ReadIndexedAsync<Shipment>(IndexKey, Key, ct)).OrderBy(s => s.AcceptedAt).ToList();
 
     /// <summary>Records the shipment as scheduled (once) and returns it; the dispatcher settles it when due.</summary>
     public async Task<Shipment> AcceptAsync(OrderDetails order, CancellationToken ct)
