@@ -41,6 +41,55 @@ public sealed class GracefulShutdownTests
     }
 
     [Fact]
+    public async Task A_stream_that_outlives_the_grace_period_ends_with_an_incomplete_end_line_not_a_cut()
+    {
+        await using var cluster = new Cluster("local", "choreography");
+        var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(20), ordersAsChildProcess: true,
+            ordersGracePeriod: "00:00:00.300");
+        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+
+        var lines = new List<ReceivedLine>();
+        await foreach (var line in NdjsonReader.ReadLinesAsync(orders.Invoke, $"orders/{orderId}/progress"))
+        {
+            lines.Add(line);
+            if (lines.Count == 1) orders.Child!.SendSigterm();
+        }
+
+        lines.Select(l => l.Type).Should().NotContain("result");
+        lines[^1].Type.Should().Be("end", orders.Child!.Output);
+        lines[^1].Message.GetProperty("complete").GetBoolean().Should().BeFalse();
+        lines[^1].Message.GetProperty("reason").GetString().Should().Contain("shutting down");
+        (await orders.Child.WaitForExitAsync(ExitTimeout)).Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_stream_cut_by_a_killed_server_has_no_end_line()
+    {
+        await using var cluster = new Cluster("local", "choreography");
+        var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(20), ordersAsChildProcess: true);
+        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+
+        var lines = new List<ReceivedLine>();
+        var read = async () =>
+        {
+            await foreach (var line in NdjsonReader.ReadLinesAsync(orders.Invoke, $"orders/{orderId}/progress"))
+            {
+                lines.Add(line);
+                if (lines.Count == 1) orders.Child!.Kill();
+            }
+        };
+
+        // Either an error or a plain end of body, depending on where the cut is noticed; never an end line.
+        try
+        {
+            await read();
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException) { }
+        lines.Should().NotBeEmpty();
+        lines.Select(l => l.Type).Should().NotContain("end", "the client can tell this cut from a completed stream");
+    }
+
+    [Fact]
     public async Task Sigterm_during_a_slow_job_lets_it_finish_within_the_grace_period()
     {
         await using var cluster = new Cluster("local");

@@ -44,6 +44,9 @@ public sealed class ChildApp : IAsyncDisposable
         kill.WaitForExit();
     }
 
+    /// <summary>SIGKILL: no shutdown at all, as when a machine dies.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
