@@ -97,11 +97,13 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         if (clash is not null)
             throw new RunFileException(templatePath, $"port {clash.Key} is used by more than one app");
         var instanceCounts = apps.CountBy(a => a.AppId).ToDictionary();
-        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
-        apps = apps.Select(a => instanceCounts[a.AppId] == 1
-                ? a
-                : a with { InstanceName = $"{a.AppId}-{seen[a.AppId] = seen.GetValueOrDefault(a.AppId) + 1}" })
-            .ToList();
+        var numbered = new Dictionary<string, int>(StringComparer.Ordinal);
+        apps = apps.Select(a =>
+        {
+            if (instanceCounts[a.AppId] == 1) return a;
+            var n = numbered[a.AppId] = numbered.GetValueOrDefault(a.AppId) + 1;
+            return a with { InstanceName = $"{a.AppId}-{n}" };
+        }).ToList();
         return new RunFile(templatePath, document.Name, apps);
     }
 
