@@ -39,6 +39,9 @@ public sealed class AppChannel : IDisposable
     public Uri? BaseAddress { get; }
     public HttpClient Http { get; }
 
+    /// <summary>False while app health checks find the app unhealthy: it gets no invocations and no events.</summary>
+    public volatile bool Healthy = true;
+
     public Uri UriFor(string pathAndQuery) =>
         new(BaseAddress ?? throw new InvalidOperationException("this sidecar has no app"), pathAndQuery.StartsWith('/') ? pathAndQuery : "/" + pathAndQuery);
 

@@ -29,6 +29,7 @@ public sealed class Sidecar : IAsyncDisposable
     private readonly List<IAsyncDisposable> _subscriptions = [];
     private readonly DeliveryTracker _deliveries = new();
     private Task _appInit = Task.CompletedTask;
+    private Task _healthMonitor = Task.CompletedTask;
     private string? _registryFile;
     private readonly Lazy<Task> _stop;
 
@@ -126,6 +127,7 @@ public sealed class Sidecar : IAsyncDisposable
                 await _runtime.App.CallConfigAsync(token);
                 programmatic = await _runtime.App.GetProgrammaticSubscriptionsAsync(token);
                 await StartSubscriptionsAsync(programmatic, token);
+                if (Options.EnableAppHealthCheck) _healthMonitor = Task.Run(() => MonitorAppHealthAsync(programmatic, token));
             }
             _runtime.Ready = true;
             _ready.TrySetResult();
@@ -140,6 +142,46 @@ public sealed class Sidecar : IAsyncDisposable
             _runtime.Logger.LogError(e, "initialising the app channel failed");
             _ready.TrySetException(e);
         }
+    }
+
+    /// <summary>
+    /// daprd's app health checks: after <see cref="SidecarOptions.AppHealthThreshold"/> failed probes in a row the app is
+    /// unhealthy; its subscriptions stop and invocations of it fail, until a probe succeeds again. Programmatic
+    /// subscriptions are not fetched again (daprd reads /dapr/subscribe once).
+    /// </summary>
+    private async Task MonitorAppHealthAsync(IReadOnlyList<SubscriptionSpec> programmatic, CancellationToken token)
+    {
+        var failures = 0;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(Options.AppHealthProbeInterval, token);
+                var healthy = await _runtime.App.ProbeHealthAsync(token);
+                failures = healthy ? 0 : failures + 1;
+                if (_runtime.App.Healthy && failures >= Options.AppHealthThreshold)
+                {
+                    _runtime.App.Healthy = false;
+                    _runtime.Logger.LogWarning("app '{AppId}' is unhealthy after {Failures} failed probes; subscriptions stopped", Options.AppId, failures);
+                    await StopSubscriptionsAsync();
+                }
+                else if (!_runtime.App.Healthy && healthy)
+                {
+                    _runtime.App.Healthy = true;
+                    _runtime.Logger.LogInformation("app '{AppId}' is healthy again; subscriptions restarted", Options.AppId);
+                    await StartSubscriptionsAsync(programmatic, token);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested) { }
+    }
+
+    private async Task StopSubscriptionsAsync()
+    {
+        var handles = _subscriptions.ToList();
+        _subscriptions.Clear();
+        _runtime.ActiveSubscriptions = [];
+        await Task.WhenAll(handles.Select(h => h.DisposeAsync().AsTask()));
     }
 
     /// <summary>One subscription per (pubsub, topic): programmatic ones override declarative ones, the first declarative one wins.</summary>
@@ -190,6 +232,7 @@ public sealed class Sidecar : IAsyncDisposable
 
         await _stopping.CancelAsync();
         await _appInit;
+        await _healthMonitor;
         var unsubscribed = Task.WhenAll(_subscriptions.Select(s => s.DisposeAsync().AsTask()));
         try
         {

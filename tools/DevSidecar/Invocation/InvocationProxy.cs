@@ -95,6 +95,8 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     {
         if (app.BaseAddress is null)
             throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app channel is not initialized: the sidecar has no app port");
+        if (!app.Healthy)
+            throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app is not in a healthy state");
         using var request = CreateRequest(context, app.UriFor(method + context.Request.QueryString));
         request.Headers.TryAddWithoutValidation("dapr-caller-app-id", callerAppId);
         request.Headers.TryAddWithoutValidation("dapr-callee-app-id", options.AppId);
