@@ -37,15 +37,20 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();
-        builder.Services.Configure<HostOptions>(o =>
-            o.ShutdownTimeout = TimeSpan.FromSeconds(config.GetValue("ShutdownGraceSeconds", 10)));
+        builder.Services.Configure<ShutdownOptions>(config.GetSection("Shutdown"));
+        builder.Services.AddSingleton<InFlightWork>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<InFlightWork>());
+        // The host's own limit must outlast the grace period, which ends with work being handed back.
+        var grace = config.GetSection("Shutdown").Get<ShutdownOptions>()?.GracePeriod ?? new ShutdownOptions().GracePeriod;
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = grace + TimeSpan.FromSeconds(5));
         return builder;
     }
 
-    /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz.</summary>
+    /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz, 503 while shutting down.</summary>
     public static WebApplication MapServiceDefaults(this WebApplication app, CloudEventsMiddlewareOptions? cloudEvents = null)
     {
         app.UseExceptionHandler();
+        app.UseRefuseWhileStopping();
         app.UseStatusCodePages();
         app.UseCloudEvents(cloudEvents ?? new CloudEventsMiddlewareOptions());
         app.MapHealthChecks("/healthz");
