@@ -26,16 +26,17 @@ public sealed class StallDetector(DaprClient dapr, FlowBook flows, IOptions<Moni
 
     private async Task CheckAsync(CancellationToken ct)
     {
-        foreach (var flow in await flows.ListAsync(ct))
+        var overdue = (await flows.ListAsync(ct)).Where(f => f.Status == FlowStatus.InProgress && DateTimeOffset.UtcNow > flows.DueAt(f));
+        // In parallel: with many overdue orders, one by one would report the last ones late.
+        await Parallel.ForEachAsync(overdue, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (flow, token) =>
         {
-            if (flow.Status != FlowStatus.InProgress || DateTimeOffset.UtcNow <= flows.DueAt(flow)) continue;
-            if (await flows.StallIfOverdueAsync(flow.OrderId, ct) is not { } stalled) continue;
+            if (await flows.StallIfOverdueAsync(flow.OrderId, token) is not { } stalled) return;
 
             logger.LogWarning("order {OrderId} STALLED after {Step} at {At:HH:mm:ss.fff}: expected {Expected} by {Due:HH:mm:ss.fff}",
                 stalled.OrderId, stalled.Last.Topic, stalled.LastStep.At, string.Join(" or ", stalled.Expected), flows.DueAt(stalled));
             await dapr.PublishEventAsync(Components.PubSub, Topics.FlowStalled,
-                new FlowStalled(stalled.OrderId, stalled.Last.Topic, stalled.Expected, stalled.LastStep.At, stalled.StalledAt!.Value), ct);
-            if (options.Value.AutoRedrive) await flows.RedriveAsync(stalled.OrderId, ct);
-        }
+                new FlowStalled(stalled.OrderId, stalled.Last.Topic, stalled.Expected, stalled.LastStep.At, stalled.StalledAt!.Value), token);
+            if (options.Value.AutoRedrive) await flows.RedriveAsync(stalled.OrderId, token);
+        });
     }
 }

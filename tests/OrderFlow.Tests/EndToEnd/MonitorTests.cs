@@ -45,7 +45,9 @@ public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHe
         stalled.Should().HaveCount(dropped, "exactly the orders whose event was dropped stall");
         stalled.Should().OnlyContain(f => f.LastStep == Topics.StockReserved && !done.Contains(f.OrderId), "no healthy order is reported");
         var delays = stalled.Select(f => (f.StalledAt!.Value - f.DueAt).TotalMilliseconds).ToList();
-        delays.Should().OnlyContain(d => d >= 0 && d <= (OrderFlowCluster.MonitorCheckInterval + TimeSpan.FromSeconds(1)).TotalMilliseconds,
+        // One check interval after the deadline, plus slack for a check that runs late: CI runs the test assemblies in
+        // parallel on 2 cores (run alone, the worst delay seen was 238 ms; under a load average of 12, 1980 ms).
+        delays.Should().OnlyContain(d => d >= 0 && d <= (OrderFlowCluster.MonitorCheckInterval + TimeSpan.FromSeconds(3)).TotalMilliseconds,
             "a stall is reported within one check interval after its deadline (plus scheduling slack)");
         output.WriteLine($"{Orders} orders, {dropped} events dropped, {stalled.Count} reported stalled, 0 false positives; " +
                          $"detection delay after the deadline: avg {delays.Average():0} ms, max {delays.Max():0} ms (check interval {OrderFlowCluster.MonitorCheckInterval.TotalMilliseconds} ms)");
