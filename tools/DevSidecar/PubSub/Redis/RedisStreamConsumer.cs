@@ -143,19 +143,22 @@ public sealed class RedisStreamConsumer : IAsyncDisposable
             "BLOCK", (long)ReadBlock.TotalMilliseconds, "STREAMS", _topic, ">");
         if (result.IsNull) return [];
         var messages = new List<StreamMessage>();
-        foreach (var stream in (RedisResult[])result!)
+        foreach (var entry in EntriesOf((RedisResult[])result!))
         {
-            foreach (var entry in (RedisResult[])((RedisResult[])stream!)[1]!)
-            {
-                var parts = (RedisResult[])entry!;
-                var fields = parts[1].IsNull ? [] : (RedisResult[])parts[1]!;
-                var values = new NameValueEntry[fields.Length / 2];
-                for (var i = 0; i < values.Length; i++) values[i] = new((RedisValue)fields[2 * i], (RedisValue)fields[2 * i + 1]);
-                messages.Add(ToMessage((string)parts[0]!, values));
-            }
+            var parts = (RedisResult[])entry!;
+            var fields = parts[1].IsNull ? [] : (RedisResult[])parts[1]!;
+            var values = new NameValueEntry[fields.Length / 2];
+            for (var i = 0; i < values.Length; i++) values[i] = new((RedisValue)fields[2 * i], (RedisValue)fields[2 * i + 1]);
+            messages.Add(ToMessage((string)parts[0]!, values));
         }
         return messages;
     }
+
+    /// <summary>The entries of the one stream read: RESP2 answers [[name, entries]], RESP3 a map {name: entries}.</summary>
+    private static RedisResult[] EntriesOf(RedisResult[] streams) =>
+        streams.Length == 2 && streams[0].Resp2Type != ResultType.Array
+            ? (RedisResult[])streams[1]!
+            : (RedisResult[])((RedisResult[])streams[0]!)[1]!;
 
     private async Task ReclaimLoopAsync()
     {
