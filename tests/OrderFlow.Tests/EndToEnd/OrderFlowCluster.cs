@@ -36,7 +36,8 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     public static readonly TimeSpan MonitorDeadline = TimeSpan.FromSeconds(8);
 
     /// <summary>The apps of the style; the orchestration style adds the orchestrator.</summary>
-    protected virtual IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps => Services;
+    private IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps =>
+        Style == "orchestration" ? Services.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build)) : Services;
 
     private static readonly (string AppId, Func<string[], WebApplication> Build)[] Services =
     [
@@ -179,9 +180,6 @@ public sealed class ChoreographyCluster : OrderFlowCluster
 public class OrchestrationCluster : OrderFlowCluster
 {
     public override string Style => "orchestration";
-
-    protected override IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps =>
-        base.Apps.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build));
 }
 
 /// <summary>Slow shipping, so that a test can act while workflows wait for it.</summary>
