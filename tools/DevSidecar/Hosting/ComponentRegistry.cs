@@ -13,6 +13,7 @@ public sealed class ComponentRegistry : IAsyncDisposable
         ["pubsub.in-memory"] = (spec, scope, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{scope}/{spec.Name}"), logger),
         ["state.in-memory"] = (spec, scope, _) => InMemoryStateStore.Create(spec, scope),
         ["pubsub.jetstream"] = (spec, _, logger) => new PubSub.JetStream.JetStreamPubSub(spec, logger),
+        ["pubsub.rabbitmq"] = (spec, _, logger) => new PubSub.RabbitMQ.RabbitMQPubSub(spec, logger),
     };
 
     public static ISet<string> KnownTypes { get; } = Factories.Keys.ToHashSet(StringComparer.Ordinal);
