@@ -12,10 +12,20 @@ public sealed class NatsServerProcess() : BrokerServer("nats-server")
 
     protected override Task<bool> AcceptsClientsAsync() => Task.FromResult(true);
 
+    /// <summary>SIGTERM, so the server flushes consumer state (acks) to disk, as a clean restart would.</summary>
     protected override async Task StopProcessAsync(Process process)
     {
-        process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await process.WaitForExitAsync(deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
     }
 
     /// <summary>Instances of one app id compete (queueGroupName + durableName per app id); a NAK is redelivered after 1 s.</summary>

@@ -50,7 +50,7 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
                 _logger.LogInformation("{Component}: consuming topic {Topic} from stream {Stream} as consumer {Consumer}",
                     Component, _topic, stream, consumer.Info.Name);
                 delay = TimeSpan.FromMilliseconds(500);
-                await foreach (var msg in consumer.ConsumeAsync<byte[]>(cancellationToken: token))
+                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: ConsumeOpts(), cancellationToken: token))
                 {
                     if (_metadata.Parallel) Track(HandleAsync(msg));
                     else await HandleAsync(msg);
@@ -70,6 +70,14 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// How many messages the client pulls ahead. Pulled messages wait in the client while their ackWait runs, so a
+    /// large batch handled one at a time would be redelivered to another instance before its turn (contrib's push
+    /// consumer is bounded by maxAckPending instead). Short pull expiry (and so heartbeats) notices a restarted
+    /// server, which forgot the pending pull, within seconds rather than the default 30 s.
+    /// </summary>
+    private NatsJSConsumeOpts ConsumeOpts() => new() { MaxMsgs = _metadata.Parallel ? 100 : 10, Expires = TimeSpan.FromSeconds(5) };
 
     private ConsumerConfig ConsumerConfig()
     {
