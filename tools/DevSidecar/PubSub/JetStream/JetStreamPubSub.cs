@@ -46,12 +46,13 @@ public sealed class JetStreamPubSub : IPubSub
         if (ack.Error is { } error) throw new NatsJSException($"JetStream refused the message on '{message.Topic}': {error.Code} {error.Description}");
     }
 
-    public Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
+    public async Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
         MessageHandler handler, CancellationToken cancellationToken)
     {
-        // Consuming starts in the background and retries, so a broker that is not up yet does not stop the sidecar.
+        // Consuming runs in the background and retries; see SubscriptionStartup for how long start-up waits for it.
         var subscription = new JetStreamSubscription(this, _metadata, topic, handler, _logger);
-        return Task.FromResult<IAsyncDisposable>(subscription);
+        await SubscriptionStartup.WaitAsync(subscription.Consuming, Spec.Name, topic, _logger, cancellationToken);
+        return subscription;
     }
 
     /// <summary>The JetStream context; the first call connects. Once connected, the client reconnects by itself.</summary>

@@ -23,6 +23,7 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
     private readonly Task _loop;
+    private readonly TaskCompletionSource _consuming = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public JetStreamSubscription(JetStreamPubSub pubsub, JetStreamMetadata metadata, string topic, MessageHandler handler, ILogger logger)
     {
@@ -33,6 +34,9 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
         _logger = logger;
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>Completes once the first consumer runs (so a publish from now on reaches this subscriber).</summary>
+    public Task Consuming => _consuming.Task;
 
     private string Component => _pubsub.Spec.Name;
 
@@ -49,6 +53,7 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
                 var consumer = await js.CreateOrUpdateConsumerAsync(stream, ConsumerConfig(), token);
                 _logger.LogInformation("{Component}: consuming topic {Topic} from stream {Stream} as consumer {Consumer}",
                     Component, _topic, stream, consumer.Info.Name);
+                _consuming.TrySetResult();
                 delay = TimeSpan.FromMilliseconds(500);
                 await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: ConsumeOpts(), cancellationToken: token))
                 {

@@ -90,14 +90,15 @@ public sealed class RabbitMQPubSub : IPubSub
         try { await channel.DisposeAsync(); } catch { /* already closed */ }
     }
 
-    public Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
+    public async Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
         MessageHandler handler, CancellationToken cancellationToken)
     {
         var queue = metadata.TryGetValue("queueName", out var name) && name.Length > 0 ? name : $"{consumerGroup}-{topic}";
         var routingKeys = metadata.TryGetValue("routingKey", out var keys) ? keys.Split(',') : [""];
-        // Consuming starts in the background and reconnects, so a broker that is not up yet does not stop the sidecar.
+        // Consuming runs in the background and reconnects; see SubscriptionStartup for how long start-up waits for it.
         var subscription = new RabbitMQSubscription(this, _connection, _metadata, topic, queue, routingKeys, handler, _logger);
-        return Task.FromResult<IAsyncDisposable>(subscription);
+        await SubscriptionStartup.WaitAsync(subscription.Consuming, Spec.Name, topic, _logger, cancellationToken);
+        return subscription;
     }
 
     internal Task DeclareExchangeAsync(IChannel channel, string name, string kind, CancellationToken cancellationToken) =>

@@ -24,6 +24,7 @@ internal sealed class RabbitMQSubscription : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
     private readonly Task _loop;
+    private readonly TaskCompletionSource _consuming = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public RabbitMQSubscription(RabbitMQPubSub pubsub, RabbitMQConnection connection, RabbitMQMetadata metadata, string topic, string queue,
         IReadOnlyList<string> routingKeys, MessageHandler handler, ILogger logger)
@@ -38,6 +39,9 @@ internal sealed class RabbitMQSubscription : IAsyncDisposable
         _logger = logger;
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>Completes once the first consumer runs (so a publish from now on reaches this subscriber).</summary>
+    public Task Consuming => _consuming.Task;
 
     private string Component => _pubsub.Spec.Name;
 
@@ -82,6 +86,7 @@ internal sealed class RabbitMQSubscription : IAsyncDisposable
         consumer.ReceivedAsync += (_, delivery) => OnReceivedAsync(channel, delivery);
         var consumerTag = await channel.BasicConsumeAsync(_queue, _metadata.AutoAck, consumer, token);
         _logger.LogInformation("{Component}: consuming queue {Queue} bound to exchange {Topic}", Component, _queue, _topic);
+        _consuming.TrySetResult();
 
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using (token.Register(() => stopped.TrySetResult()))
