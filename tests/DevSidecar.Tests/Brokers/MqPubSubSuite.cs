@@ -139,7 +139,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
         await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Warning, "cannot consume"), "a log line saying the broker is unreachable");
 
         await _broker.StartAsync();
-        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Information, "consuming"), "the subscription consuming", TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Information, ": consuming "), "the subscription consuming", TimeSpan.FromSeconds(60));
         var marker = Marker();
         await _run.PublishWhenBrokerUpAsync(sidecar, topic, marker);
         await Wait.UntilAsync(() => app.HasHandled(marker), "the event delivered");
