@@ -18,6 +18,9 @@ public static class AppIds
 
     /// <summary>Runs OrderWorkflow; it has work only when components/orchestration is loaded.</summary>
     public const string Orchestrator = "orchestrator";
+
+    /// <summary>Watches every flow event of both styles and reports stalled orders.</summary>
+    public const string Monitor = "monitor";
 }
 
 /// <summary>
@@ -37,4 +40,7 @@ public static class Topics
     public const string StockReleased = "stock-released";
     public const string OrderCompleted = "order-completed";
     public const string OrderCancelled = "order-cancelled";
+
+    /// <summary>Published by the monitor when an order misses the deadline of its next step.</summary>
+    public const string FlowStalled = "flow-stalled";
 }

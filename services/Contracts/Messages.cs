@@ -23,5 +23,8 @@ public sealed record OrderCancelled(OrderDetails Order, string Reason);
 /// <summary>A command's answer: whether the step succeeded, and why not. Commands also publish the matching event.</summary>
 public sealed record StepResult(bool Succeeded, string? Reason = null);
 
+/// <summary>An order that did not reach any expected next step by its deadline.</summary>
+public sealed record FlowStalled(string OrderId, string LastStep, IReadOnlyList<string> Expected, DateTimeOffset LastStepAt, DateTimeOffset StalledAt);
+
 /// <summary>A compensation command (refund, release) with the reason the flow is being unwound.</summary>
 public sealed record Compensate(OrderDetails Order, string Reason);

@@ -1,3 +1,4 @@
+using Dapr;
 using Dapr.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -30,26 +31,34 @@ public static class ServiceDefaultsExtensions
 
         builder.Services.AddDaprClient(dapr =>
         {
-            if (SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT") is { } http) dapr.UseHttpEndpoint(http);
+            if (SidecarHttpEndpoint(config) is { } http) dapr.UseHttpEndpoint(http);
             if (SidecarEndpoint(config, "DAPR_GRPC_ENDPOINT", "DAPR_GRPC_PORT") is { } grpc) dapr.UseGrpcEndpoint(grpc);
         });
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();
-        builder.Services.Configure<HostOptions>(o =>
-            o.ShutdownTimeout = TimeSpan.FromSeconds(config.GetValue("ShutdownGraceSeconds", 10)));
+        builder.Services.Configure<ShutdownOptions>(config.GetSection("Shutdown"));
+        builder.Services.AddSingleton<InFlightWork>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<InFlightWork>());
+        // The host's own limit must outlast the grace period, which ends with work being handed back.
+        var grace = config.GetSection("Shutdown").Get<ShutdownOptions>()?.GracePeriod ?? new ShutdownOptions().GracePeriod;
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = grace + TimeSpan.FromSeconds(5));
         return builder;
     }
 
-    /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz.</summary>
-    public static WebApplication MapServiceDefaults(this WebApplication app)
+    /// <summary>CloudEvents unwrapping for pub/sub deliveries, problem details for errors, /healthz, 503 while shutting down.</summary>
+    public static WebApplication MapServiceDefaults(this WebApplication app, CloudEventsMiddlewareOptions? cloudEvents = null)
     {
         app.UseExceptionHandler();
+        app.UseRefuseWhileStopping();
         app.UseStatusCodePages();
-        app.UseCloudEvents();
+        app.UseCloudEvents(cloudEvents ?? new CloudEventsMiddlewareOptions());
         app.MapHealthChecks("/healthz");
         return app;
     }
+
+    /// <summary>The sidecar's HTTP API, for clients made with DaprClient.CreateInvokeHttpClient; null means Dapr's default.</summary>
+    public static string? SidecarHttpEndpoint(IConfiguration config) => SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT");
 
     private static string? SidecarEndpoint(IConfiguration config, string endpointKey, string portKey) =>
         config[endpointKey] is { Length: > 0 } endpoint ? endpoint

@@ -14,6 +14,7 @@ public static class OrdersApp
         app.MapServiceDefaults();
         app.MapOrdersApi();
         app.MapOrderEvents();
+        app.MapOrderProgress();
         return app;
     }
 }

@@ -27,10 +27,12 @@ public static class ShippingApi
         return app;
     }
 
+    /// <summary>Schedules a new shipment; for one already settled, announces the outcome again (the request may be a redrive).</summary>
     private static async Task<Shipment> AcceptAsync(OrderDetails order, ShipmentDesk desk, Dispatcher dispatcher, CancellationToken ct)
     {
         var shipment = await desk.AcceptAsync(order, ct);
         if (shipment.Status == ShipmentStatus.Scheduled) dispatcher.Schedule(shipment);
+        else await desk.SettleAsync(order.OrderId, ct);
         return shipment;
     }
 }

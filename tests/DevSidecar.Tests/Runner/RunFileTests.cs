@@ -33,6 +33,29 @@ public sealed class RunFileTests : IDisposable
     }
 
     [Fact]
+    public void Entries_sharing_an_app_id_are_instances_of_that_app_with_their_own_log_names()
+    {
+        _temp.CreateFolder("patterns");
+        _temp.CreateFolder("orders");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            apps:
+              - appID: patterns
+                appDirPath: patterns
+                appPort: 5110
+              - appDirPath: orders
+              - appID: patterns
+                appDirPath: patterns
+                appPort: 5111
+            """);
+
+        var apps = RunFile.Load(template).Apps;
+
+        apps.Select(a => (a.AppId, a.InstanceName, a.AppPort)).Should().Equal(
+            ("patterns", "patterns-1", 5110), ("orders", "orders", null), ("patterns", "patterns-2", 5111));
+    }
+
+    [Fact]
     public void A_folder_means_the_dapr_yaml_inside_it()
     {
         _temp.CreateFolder("a");
@@ -140,7 +163,7 @@ public sealed class RunFileTests : IDisposable
     [InlineData("version: 1\napps:\n  - appDirPath: missing\n", "apps[0].appDirPath: '")]
     [InlineData("version: 1\ncommon:\n  resourcesPaths: [nowhere]\napps:\n  - appDirPath: a\n", "common.resourcesPaths: '")]
     [InlineData("version: 1\n", "no apps")]
-    [InlineData("version: 1\napps:\n  - appDirPath: a\n  - appDirPath: a\n", "app id 'a' is used by more than one app")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    appPort: 5000\n  - appDirPath: a\n    daprHTTPPort: 5000\n", "port 5000 is used by more than one app")]
     [InlineData("version: 1\napps:\n  - appDirPath: a\n    appLogDestination: printer\n", "log destination 'printer'")]
     [InlineData("version: 1\napps:\n  - appDirPath: a\n    appProtocol: smtp\n", "appProtocol 'smtp'")]
     [InlineData("version: 1\ncommon:\n  logLevel: loud\napps:\n  - appDirPath: a\n", "app 'a': log level 'loud' is not one of debug, info, warn, error, fatal")]

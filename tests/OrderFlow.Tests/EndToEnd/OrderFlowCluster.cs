@@ -27,6 +27,14 @@ public abstract class OrderFlowCluster : IAsyncLifetime
 
     public const decimal CreditLimit = 1000m;
 
+    /// <summary>Retries of a failed delivery before the in-memory broker loses the event.</summary>
+    public virtual int DeliveryMaxRetries => 10;
+
+    public static readonly TimeSpan MonitorCheckInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Generous: a healthy order must never look stalled, even with 200 in flight on 2 cores.</summary>
+    public static readonly TimeSpan MonitorDeadline = TimeSpan.FromSeconds(8);
+
     /// <summary>The apps of the style; the orchestration style adds the orchestrator.</summary>
     protected virtual IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps => Services;
 
@@ -37,10 +45,21 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         (AppIds.Payments, Payments.PaymentsApp.Build),
         (AppIds.Shipping, Shipping.ShippingApp.Build),
         (AppIds.Notifications, Notifications.NotificationsApp.Build),
+        (AppIds.Monitor, Monitor.MonitorApp.Build),
     ];
+
+    /// <summary>
+    /// The broker folder the cluster loads: components/local by default. Broker clusters start their broker and return a
+    /// copy of their folder pointed at it.
+    /// </summary>
+    protected virtual Task<string> BrokerComponentsAsync(string workDir) => Task.FromResult(RepoPath("components", "local"));
+
+    /// <summary>Stops what <see cref="BrokerComponentsAsync"/> started.</summary>
+    protected virtual ValueTask StopBrokerAsync() => ValueTask.CompletedTask;
 
     public async Task InitializeAsync()
     {
+        var brokerComponents = await BrokerComponentsAsync(_workDir);
         var scope = Guid.NewGuid().ToString("N");
         var registry = Path.Combine(_workDir, "registry");
         var contentRoot = Directory.CreateDirectory(Path.Combine(_workDir, "content")).FullName;
@@ -51,10 +70,11 @@ public abstract class OrderFlowCluster : IAsyncLifetime
             {
                 AppId = appId,
                 AppPort = appPort,
-                ResourcesPaths = [RepoPath("components", "local"), RepoPath("components", Style)],
+                ResourcesPaths = [brokerComponents, RepoPath("components", Style), RepoPath("components", "monitor")],
                 RegistryDirectory = registry,
                 InMemoryScope = scope,
                 DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+                DeliveryMaxRetries = DeliveryMaxRetries,
             }, _logs);
             _sidecars[appId] = sidecar;
             string[] args =
@@ -67,6 +87,9 @@ public abstract class OrderFlowCluster : IAsyncLifetime
                 $"--Shipping:DispatchDelay={DispatchDelay}",
                 "--Shipping:UndeliverableCountries:0=AQ",
                 $"--Payments:DefaultLimit={CreditLimit}",
+                $"--Monitor:CheckInterval={MonitorCheckInterval}",
+                $"--Monitor:DefaultDeadline={MonitorDeadline}",
+                $"--Monitor:Deadlines:payment-charged={DispatchDelay + MonitorDeadline}",
             ];
             var app = build(args);
             await app.StartAsync();
@@ -80,6 +103,7 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         foreach (var (app, _, _) in _apps.Values) await app.StopAsync();
         foreach (var (app, _, _) in _apps.Values) await app.DisposeAsync();
         foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
+        await StopBrokerAsync();
         _logs.Dispose();
         Directory.Delete(_workDir, recursive: true);
     }
@@ -90,9 +114,22 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// </summary>
     public async Task KillAndRestartAsync(string appId)
     {
-        var (app, build, args) = _apps[appId];
+        await KillAsync(appId);
+        await StartAsync(appId);
+    }
+
+    /// <summary>Stops an app at once, with no grace; its sidecar stays up and keeps trying to reach it.</summary>
+    public async Task KillAsync(string appId)
+    {
+        var (app, _, _) = _apps[appId];
         await app.StopAsync(new CancellationToken(canceled: true));
         await app.DisposeAsync();
+    }
+
+    /// <summary>Starts a new instance of a killed app on the same port.</summary>
+    public async Task StartAsync(string appId)
+    {
+        var (_, build, args) = _apps[appId];
         var restarted = build(args);
         await restarted.StartAsync();
         _apps[appId] = (restarted, build, args);
@@ -105,6 +142,19 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// <summary>The Dapr HTTP API of one app's sidecar.</summary>
     public HttpClient SidecarOf(string appId) =>
         new() { BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/") };
+
+    /// <summary>A copy of a repository component folder with its broker address (and file paths) replaced, in the work dir.</summary>
+    protected static string CopyComponents(string folder, string workDir, IReadOnlyDictionary<string, string> replacements)
+    {
+        var copy = Directory.CreateDirectory(Path.Combine(workDir, "components-" + folder)).FullName;
+        foreach (var file in Directory.EnumerateFiles(RepoPath("components", folder), "*.yaml"))
+        {
+            var text = File.ReadAllText(file);
+            foreach (var (from, to) in replacements) text = text.Replace(from, to, StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(copy, Path.GetFileName(file)), text);
+        }
+        return copy;
+    }
 
     public static string RepoPath(params string[] parts)
     {
@@ -138,4 +188,11 @@ public class OrchestrationCluster : OrderFlowCluster
 public sealed class SlowShippingOrchestrationCluster : OrchestrationCluster
 {
     public override TimeSpan DispatchDelay => TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Loses an event quickly when its subscriber is down (few delivery retries), as the monitor tests need.</summary>
+public sealed class LossyChoreographyCluster : OrderFlowCluster
+{
+    public override string Style => "choreography";
+    public override int DeliveryMaxRetries => 2;
 }

@@ -43,6 +43,7 @@ public static class HttpApi
         MapPublish(app, runtime);
         MapState(app, runtime);
         MapMetadata(app, runtime);
+        MapFaults(app, runtime);
 
         // Anything no route matches goes to service invocation, as in daprd (header or basic-auth style addressing).
         app.MapFallback(context => InvokeByHeader(context, runtime));
@@ -394,6 +395,26 @@ public static class HttpApi
             using var reader = new StreamReader(context.Request.Body);
             runtime.ExtendedMetadata[(string)context.Request.RouteValues["key"]!] = await reader.ReadToEndAsync(context.RequestAborted);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+    }
+
+    /// <summary>Fault injection for tests and demos (not a Dapr API): see <see cref="DeliveryFaults"/>.</summary>
+    private static void MapFaults(WebApplication app, SidecarRuntime runtime)
+    {
+        app.MapPost("/v1.0-devsidecar/faults/drop", async (HttpContext context) =>
+        {
+            var rule = await context.Request.ReadFromJsonAsync<DeliveryFaults.DropRule>(context.RequestAborted);
+            if (rule is null || string.IsNullOrEmpty(rule.Topic) || (rule.Count is null && rule.Rate is null))
+                throw DaprError.Malformed("a drop rule needs a topic and a count and/or a rate");
+            runtime.Faults.Set(rule);
+            runtime.Logger.LogWarning("FAULT INJECTION enabled: events on topic {Topic} for app '{AppId}' will be dropped ({Rule})", rule.Topic, runtime.Options.AppId, rule);
+            context.Response.StatusCode = StatusCodes.Status204NoContent;
+        });
+        app.MapGet("/v1.0-devsidecar/faults", () => Results.Json(new { rules = runtime.Faults.Rules, dropped = runtime.Faults.Dropped }));
+        app.MapDelete("/v1.0-devsidecar/faults", () =>
+        {
+            runtime.Faults.Clear();
+            return Results.NoContent();
         });
     }
 

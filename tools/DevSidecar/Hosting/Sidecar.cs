@@ -31,7 +31,7 @@ public sealed class Sidecar : IAsyncDisposable
     private Task _appInit = Task.CompletedTask;
     private Task _healthMonitor = Task.CompletedTask;
     private string? _registryFile;
-    private int _stopped;
+    private readonly Lazy<Task> _stop;
 
     public SidecarOptions Options { get; }
     public string AppId => Options.AppId;
@@ -51,6 +51,7 @@ public sealed class Sidecar : IAsyncDisposable
         _runtime = runtime;
         _httpApi = httpApi;
         _grpcApi = grpcApi;
+        _stop = new Lazy<Task>(StopOnceAsync);
         runtime.RequestShutdown = force => _shutdownRequested.TrySetResult(force);
     }
 
@@ -202,7 +203,7 @@ public sealed class Sidecar : IAsyncDisposable
             EventDelivery delivery;
             try
             {
-                delivery = new EventDelivery(subscription, pubsub, _runtime.App, Options, _runtime.Logger);
+                delivery = new EventDelivery(subscription, pubsub, _runtime.App, Options, _runtime.Faults, _runtime.Logger);
             }
             catch (FormatException e)
             {
@@ -220,13 +221,14 @@ public sealed class Sidecar : IAsyncDisposable
 
     /// <summary>
     /// Graceful stop as daprd does it: stop taking new messages, let in-flight deliveries finish within
-    /// <see cref="SidecarOptions.GracefulShutdown"/>, then close the APIs.
+    /// <see cref="SidecarOptions.GracefulShutdown"/> while the APIs stay up (the app may call them to finish), then
+    /// close the APIs. Every caller (the runner, /v1.0/shutdown's host, DisposeAsync) waits for the same stop to end.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
+    public Task StopAsync() => _stop.Value;
+
+    private async Task StopOnceAsync()
     {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1) return;
-        using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        grace.CancelAfter(Options.GracefulShutdown);
+        using var grace = new CancellationTokenSource(Options.GracefulShutdown);
 
         await _stopping.CancelAsync();
         await _appInit;

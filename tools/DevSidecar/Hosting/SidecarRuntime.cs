@@ -42,6 +42,9 @@ public sealed class SidecarRuntime
     public InvocationProxy Invocation { get; }
     public WorkflowEngine Workflows { get; }
 
+    /// <summary>Test/demo-only rules that make this sidecar lose events for its app (off unless set).</summary>
+    public DeliveryFaults Faults { get; } = new();
+
     /// <summary>The metadata API's <c>extended</c> section (PUT /v1.0/metadata/{key}).</summary>
     public ConcurrentDictionary<string, string> ExtendedMetadata { get; } = new(StringComparer.Ordinal);
 

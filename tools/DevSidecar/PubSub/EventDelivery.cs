@@ -20,9 +20,11 @@ public sealed class EventDelivery
     private readonly SidecarOptions _options;
     private readonly ILogger _logger;
     private readonly List<(RouteMatcher Matcher, string Path)> _rules;
+    private readonly DeliveryFaults _faults;
 
-    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, SidecarOptions options, ILogger logger)
+    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, SidecarOptions options, DeliveryFaults faults, ILogger logger)
     {
+        _faults = faults;
         _subscription = subscription;
         _pubsub = pubsub;
         _app = app;
@@ -55,6 +57,12 @@ public sealed class EventDelivery
         {
             _logger.LogWarning("dropping expired event {Id} on topic {Topic}", Id(cloudEvent), message.Topic);
             await DeadLetterAsync(message, cancellationToken);
+            return;
+        }
+
+        if (_faults.ShouldDrop(message.Topic, Field(cloudEvent, "id")))
+        {
+            _logger.LogWarning("FAULT INJECTION: dropped event {Id} on topic {Topic} instead of delivering it", Id(cloudEvent), message.Topic);
             return;
         }
 

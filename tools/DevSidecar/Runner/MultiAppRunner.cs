@@ -261,12 +261,13 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         }
     }
 
-    /// <summary>&lt;appDir&gt;/.dapr/logs/{appId}_{app|daprd}_{yyyyMMddHHmmss}.log, when that log goes to a file.</summary>
+    /// <summary>&lt;appDir&gt;/.dapr/logs/{appId}_{app|daprd}_{yyyyMMddHHmmss}.log, when that log goes to a file
+    /// ({appId}-{n} for the instances of an app id listed more than once).</summary>
     private string? LogFilePath(AppSpec app, string source)
     {
         var destination = source == "app" ? app.AppLogDestination : app.DaprdLogDestination;
         return destination.HasFlag(LogDestination.File)
-            ? Path.Combine(app.AppDirPath, ".dapr", "logs", $"{app.AppId}_{source}_{_logTimestamp}.log")
+            ? Path.Combine(app.AppDirPath, ".dapr", "logs", $"{app.InstanceName}_{source}_{_logTimestamp}.log")
             : null;
     }
 

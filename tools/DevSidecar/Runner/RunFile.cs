@@ -90,9 +90,20 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
             };
         }).ToList();
 
-        var duplicate = apps.GroupBy(a => a.AppId, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-            throw new RunFileException(templatePath, $"app id '{duplicate.Key}' is used by more than one app");
+        // Entries sharing an app id are instances of one app (they compete for its subscriptions, invocation spreads
+        // across them); each needs its own ports, and its own log file names.
+        var clash = apps.SelectMany(a => new[] { a.AppPort, a.DaprHttpPort, a.DaprGrpcPort, a.MetricsPort }.OfType<int>())
+            .GroupBy(port => port).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+            throw new RunFileException(templatePath, $"port {clash.Key} is used by more than one app");
+        var instanceCounts = apps.CountBy(a => a.AppId).ToDictionary();
+        var numbered = new Dictionary<string, int>(StringComparer.Ordinal);
+        apps = apps.Select(a =>
+        {
+            if (instanceCounts[a.AppId] == 1) return a;
+            var n = numbered[a.AppId] = numbered.GetValueOrDefault(a.AppId) + 1;
+            return a with { InstanceName = $"{a.AppId}-{n}" };
+        }).ToList();
         return new RunFile(templatePath, document.Name, apps);
     }
 
@@ -139,6 +150,10 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
 public sealed record AppSpec
 {
     public required string AppId { get; init; }
+
+    /// <summary>Names this entry in log file names: the app id, or "{appId}-{n}" when several entries share the app id.</summary>
+    public string InstanceName { get => field ?? AppId; init; }
+
     public required string AppDirPath { get; init; }
     public IReadOnlyList<string> Command { get; init; } = [];
     public int? AppPort { get; init; }

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using OrderFlow.Contracts;
+
+namespace OrderFlow.Monitor;
+
+[JsonConverter(typeof(JsonStringEnumConverter<FlowStatus>))]
+public enum FlowStatus { InProgress, Stalled, Completed, Cancelled }
+
+/// <summary>One flow event as the monitor saw it: which step, when it arrived, who published it, in which trace.</summary>
+public sealed record FlowStep(string Step, DateTimeOffset At, string? App, string? TraceId);
+
+/// <summary>The event of the furthest step, kept so that a redrive can publish it again.</summary>
+public sealed record LastGoodEvent(string Topic, JsonElement Data);
+
+public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowStep> Steps, LastGoodEvent Last,
+    DateTimeOffset? StalledAt, int Redrives)
+{
+    public FlowStep LastStep => Steps.Where(s => s.Step == Last.Topic).Last();
+
+    public IReadOnlyList<string> Expected => FlowRules.Next(Last.Topic);
+
+    /// <summary>The flow with this event recorded; null if the step was seen before (events arrive at least once).</summary>
+    public Flow? With(FlowStep step, JsonElement data)
+    {
+        if (Steps.Any(s => s.Step == step.Step)) return null;
+        var furthest = FlowRules.Rank(step.Step) >= FlowRules.Rank(Last.Topic) ? new LastGoodEvent(step.Step, data) : Last;
+        var status = step.Step switch
+        {
+            Topics.OrderCompleted => FlowStatus.Completed,
+            Topics.OrderCancelled => FlowStatus.Cancelled,
+            _ when Status is FlowStatus.Completed or FlowStatus.Cancelled => Status,
+            _ => FlowStatus.InProgress, // a stalled flow that moves again has recovered
+        };
+        return this with { Steps = [.. Steps, step], Last = furthest, Status = status, StalledAt = status == FlowStatus.InProgress ? null : StalledAt };
+    }
+
+    public static Flow Start(string orderId, FlowStep step, JsonElement data) =>
+        new(orderId, FlowStatus.InProgress, [step], new LastGoodEvent(step.Step, data), null, 0);
+}
+
+/// <summary>The shape of the order flow, the same in both styles: which steps may follow which.</summary>
+public static class FlowRules
+{
+    private static readonly Dictionary<string, string[]> NextSteps = new()
+    {
+        [Topics.OrderPlaced] = [Topics.StockReserved, Topics.StockRejected],
+        [Topics.StockReserved] = [Topics.PaymentCharged, Topics.PaymentDeclined],
+        [Topics.StockRejected] = [Topics.OrderCancelled],
+        [Topics.PaymentCharged] = [Topics.ShipmentDispatched, Topics.ShipmentFailed],
+        [Topics.PaymentDeclined] = [Topics.StockReleased],
+        [Topics.ShipmentDispatched] = [Topics.OrderCompleted],
+        [Topics.ShipmentFailed] = [Topics.PaymentRefunded],
+        [Topics.PaymentRefunded] = [Topics.StockReleased],
+        [Topics.StockReleased] = [Topics.OrderCancelled],
+        [Topics.OrderCompleted] = [],
+        [Topics.OrderCancelled] = [],
+    };
+
+    private static readonly Dictionary<string, int> Ranks = new()
+    {
+        [Topics.OrderPlaced] = 0,
+        [Topics.StockReserved] = 1, [Topics.StockRejected] = 1,
+        [Topics.PaymentCharged] = 2, [Topics.PaymentDeclined] = 2,
+        [Topics.ShipmentDispatched] = 3, [Topics.ShipmentFailed] = 3,
+        [Topics.PaymentRefunded] = 4,
+        [Topics.StockReleased] = 5,
+        [Topics.OrderCompleted] = 6, [Topics.OrderCancelled] = 6,
+    };
+
+    public static IReadOnlyCollection<string> Steps => NextSteps.Keys;
+
+    public static IReadOnlyList<string> Next(string step) => NextSteps.GetValueOrDefault(step) ?? [];
+
+    /// <summary>How far along the flow a step is; events may arrive out of order, the furthest one counts.</summary>
+    public static int Rank(string step) => Ranks.GetValueOrDefault(step, -1);
+}

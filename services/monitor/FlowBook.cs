@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Dapr.Client;
+using Microsoft.Extensions.Options;
+using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
+
+namespace OrderFlow.Monitor;
+
+/// <summary>Every order's timeline, kept in the state store, and the two decisions on it: stalled, and redrive.</summary>
+public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, ILogger<FlowBook> logger)
+{
+    private const string IndexKey = "flows-index";
+
+    private static string Key(string orderId) => $"flow-{orderId}";
+
+    public Task<Flow?> GetAsync(string orderId, CancellationToken ct) =>
+        dapr.GetStateAsync<Flow?>(Components.StateStore, Key(orderId), cancellationToken: ct);
+
+    public Task<IReadOnlyList<Flow>> ListAsync(CancellationToken ct) => dapr.ReadIndexedAsync<Flow>(IndexKey, Key, ct);
+
+    /// <summary>Records a flow event; events without an order id are not flow events and are ignored.</summary>
+    public async Task RecordAsync(string topic, JsonElement data, string? app, string? traceId, CancellationToken ct)
+    {
+        if (!data.TryGetProperty("order", out var order) || !order.TryGetProperty("orderId", out var id) || id.GetString() is not { } orderId)
+        {
+            logger.LogWarning("event on {Topic} carries no order id; ignored", topic);
+            return;
+        }
+        var step = new FlowStep(topic, clock.GetUtcNow(), app, traceId);
+        await dapr.UpdateStateAsync<Flow>(Key(orderId), current => current is null ? Flow.Start(orderId, step, data) : current.With(step, data), ct);
+        await dapr.AddToIndexAsync(IndexKey, orderId, ct);
+    }
+
+    /// <summary>When the flow's next step is overdue.</summary>
+    public DateTimeOffset DueAt(Flow flow) => flow.LastStep.At + options.Value.DeadlineAfter(flow.Last.Topic);
+
+    /// <summary>Marks the flow stalled if it still is overdue; returns it only when this call stalled it.</summary>
+    public async Task<Flow?> StallIfOverdueAsync(string orderId, CancellationToken ct)
+    {
+        Flow? stalled = null;
+        await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        {
+            stalled = null;
+            if (current is not { Status: FlowStatus.InProgress } || clock.GetUtcNow() <= DueAt(current)) return null;
+            return stalled = current with { Status = FlowStatus.Stalled, StalledAt = clock.GetUtcNow() };
+        }, ct);
+        return stalled;
+    }
+
+    /// <summary>
+    /// Publishes the last good step's event again, so the service that should have reacted to it does (handlers are
+    /// idempotent, so whoever did react already changes nothing). Only a stalled flow is redriven: a second request
+    /// finds it in progress again and does nothing.
+    /// </summary>
+    public async Task<Flow?> RedriveAsync(string orderId, CancellationToken ct)
+    {
+        Flow? redriven = null;
+        await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        {
+            redriven = null;
+            if (current is not { Status: FlowStatus.Stalled }) return null;
+            return redriven = current with { Status = FlowStatus.InProgress, StalledAt = null, Redrives = current.Redrives + 1 };
+        }, ct);
+        if (redriven is null) return null;
+        await dapr.PublishEventAsync(Components.PubSub, redriven.Last.Topic, redriven.Last.Data, ct);
+        logger.LogWarning("order {OrderId} redriven: {Topic} published again", orderId, redriven.Last.Topic);
+        return redriven;
+    }
+}

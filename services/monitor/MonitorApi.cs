@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Dapr.Client;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
+
+namespace OrderFlow.Monitor;
+
+public static class MonitorApi
+{
+    public sealed record FlowView(string OrderId, FlowStatus Status, string LastStep, IReadOnlyList<string> Expected, DateTimeOffset DueAt,
+        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow);
+
+    public static IEndpointRouteBuilder MapMonitorApi(this IEndpointRouteBuilder app)
+    {
+        // Every flow event of both styles arrives here; components/monitor routes each topic to /events/{topic}.
+        app.MapPost("/events/{topic}", async (string topic, JsonElement data, HttpRequest request, FlowBook flows, CancellationToken ct) =>
+        {
+            await flows.RecordAsync(topic, data, request.Headers["Cloudevent.source"].FirstOrDefault(), request.Headers.TraceParent.FirstOrDefault(), ct);
+            return Results.Ok();
+        });
+
+        var group = app.MapGroup("/flows");
+        group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
+            TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
+        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, NotFound<ProblemDetails>>> (string orderId, FlowBook flows, IConfiguration config, CancellationToken ct) =>
+            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(config, orderId, ct))) : NotFound(orderId));
+        group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, NotFound<ProblemDetails>, Conflict<ProblemDetails>>> (
+            string orderId, FlowBook flows, CancellationToken ct) =>
+        {
+            if (await flows.RedriveAsync(orderId, ct) is { } redriven) return TypedResults.Accepted($"/flows/{orderId}", View(redriven, flows, null));
+            if (await flows.GetAsync(orderId, ct) is not { } flow) return NotFound(orderId);
+            return TypedResults.Conflict(new ProblemDetails
+            {
+                Title = "Only a stalled flow can be redriven",
+                Detail = $"The flow of order '{orderId}' is {flow.Status}.",
+                Status = StatusCodes.Status409Conflict,
+            });
+        });
+        return app;
+    }
+
+    private static FlowView View(Flow flow, FlowBook flows, JsonElement? workflow) =>
+        new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives, flow.Steps, workflow);
+
+    /// <summary>In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.</summary>
+    private static async Task<JsonElement?> WorkflowOfAsync(IConfiguration config, string orderId, CancellationToken ct)
+    {
+        using var orchestrator = DaprClient.CreateInvokeHttpClient(AppIds.Orchestrator, ServiceDefaultsExtensions.SidecarHttpEndpoint(config));
+        using var response = await orchestrator.GetAsync($"/workflows/{orderId}", ct);
+        return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(ct) : null;
+    }
+
+    private static NotFound<ProblemDetails> NotFound(string orderId) =>
+        TypedResults.NotFound(new ProblemDetails { Title = "Flow not found", Detail = $"The monitor has seen no event of order '{orderId}'.", Status = 404 });
+}

@@ -1,0 +1,3 @@
+using OrderFlow.Monitor;
+
+MonitorApp.Build(args).Run();

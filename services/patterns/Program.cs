@@ -1,0 +1,3 @@
+using OrderFlow.Patterns;
+
+PatternsApp.Build(args).Run();
