@@ -19,8 +19,12 @@ public sealed record Order(OrderDetails Details, OrderStatus Status, string? Rea
 
     public bool HasStep(string step) => History.Any(h => h.Step == step);
 
-    /// <summary>Every compensation the failure needs is done: stock released, and the payment refunded if it was charged.</summary>
-    public bool IsCompensated => HasStep(Topics.StockReleased) && (!HasStep(Topics.ShipmentFailed) || HasStep(Topics.PaymentRefunded));
+    /// <summary>
+    /// The failure and every compensation it needs are known: a declined payment and the released stock, or a failed
+    /// shipment, the refund and the released stock. These travel on different topics and may arrive in any order.
+    /// </summary>
+    public bool IsCompensated => HasStep(Topics.StockReleased)
+        && (HasStep(Topics.PaymentDeclined) || (HasStep(Topics.ShipmentFailed) && HasStep(Topics.PaymentRefunded)));
 
     /// <summary>
     /// The order with <paramref name="step"/> added, or null if it already has it (events arrive at least once).

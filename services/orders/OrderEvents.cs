@@ -17,9 +17,9 @@ public static class OrderEvents
         events.MapPost("/payment-charged", (PaymentCharged e, OrderBook book, CancellationToken ct) =>
             Record(book, e.Order, Topics.PaymentCharged, e.PaymentId, ct));
         events.MapPost("/payment-declined", (PaymentDeclined e, OrderBook book, CancellationToken ct) =>
-            Record(book, e.Order, Topics.PaymentDeclined, e.Reason, ct));
+            CancelOnceCompensatedAsync(book, e.Order, Topics.PaymentDeclined, e.Reason, ct));
         events.MapPost("/shipment-failed", (ShipmentFailed e, OrderBook book, CancellationToken ct) =>
-            Record(book, e.Order, Topics.ShipmentFailed, e.Reason, ct));
+            CancelOnceCompensatedAsync(book, e.Order, Topics.ShipmentFailed, e.Reason, ct));
         events.MapPost("/payment-refunded", (PaymentRefunded e, OrderBook book, CancellationToken ct) =>
             CancelOnceCompensatedAsync(book, e.Order, Topics.PaymentRefunded, e.Reason, ct));
 
@@ -41,8 +41,8 @@ public static class OrderEvents
     }
 
     /// <summary>
-    /// The refund and the release travel on different topics, so either may arrive first: the order is cancelled
-    /// (and the customer told) only when both compensations it needs are known to be done.
+    /// The failure, the refund and the release travel on different topics, so any may arrive first: whichever completes
+    /// the set cancels the order (and so tells the customer), never before every compensation it needs is known done.
     /// </summary>
     private static async Task<IResult> CancelOnceCompensatedAsync(OrderBook book, OrderDetails order, string step, string reason, CancellationToken ct)
     {

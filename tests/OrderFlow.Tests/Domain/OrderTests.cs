@@ -55,7 +55,14 @@ public class OrderTests
         var failed = Order.Place(Details, At).With(Topics.PaymentCharged, At)!.With(Topics.ShipmentFailed, At, "r")!;
         failed.With(Topics.StockReleased, At, "r")!.IsCompensated.Should().BeFalse();
         failed.With(Topics.StockReleased, At, "r")!.With(Topics.PaymentRefunded, At, "r")!.IsCompensated.Should().BeTrue();
-        Order.Place(Details, At).With(Topics.PaymentDeclined, At, "r")!.With(Topics.StockReleased, At, "r")!.IsCompensated.Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_release_that_arrives_before_the_decline_that_caused_it_does_not_yet_compensate()
+    {
+        var released = Order.Place(Details, At).With(Topics.StockReserved, At)!.With(Topics.StockReleased, At, "r")!;
+        released.IsCompensated.Should().BeFalse();
+        released.With(Topics.PaymentDeclined, At, "r")!.IsCompensated.Should().BeTrue();
     }
 
     [Fact]
