@@ -19,12 +19,24 @@ public sealed record Order(OrderDetails Details, OrderStatus Status, string? Rea
 
     public bool HasStep(string step) => History.Any(h => h.Step == step);
 
+    /// <summary>The ways a flow can end: every step on the path, whether it completes, and which step carries the reason.</summary>
+    private static readonly (string[] Steps, bool Completes, string? ReasonStep)[] Endings =
+    [
+        ([Topics.StockReserved, Topics.PaymentCharged, Topics.ShipmentDispatched], true, null),
+        ([Topics.StockRejected], false, Topics.StockRejected),
+        ([Topics.StockReserved, Topics.PaymentDeclined, Topics.StockReleased], false, Topics.PaymentDeclined),
+        ([Topics.StockReserved, Topics.PaymentCharged, Topics.ShipmentFailed, Topics.PaymentRefunded, Topics.StockReleased], false, Topics.ShipmentFailed),
+    ];
+
     /// <summary>
-    /// The failure and every compensation it needs are known: a declined payment and the released stock, or a failed
-    /// shipment, the refund and the released stock. These travel on different topics and may arrive in any order.
+    /// How the flow ends, once every event on one of its paths is known — including each compensation. The events travel
+    /// on different topics and may arrive in any order, so the end is decided by the complete set, not by the last step.
+    /// Null while events are outstanding.
     /// </summary>
-    public bool IsCompensated => HasStep(Topics.StockReleased)
-        && (HasStep(Topics.PaymentDeclined) || (HasStep(Topics.ShipmentFailed) && HasStep(Topics.PaymentRefunded)));
+    public (bool Completed, string? Reason)? Ending =>
+        Endings.Where(e => e.Steps.All(HasStep))
+            .Select(e => ((bool Completed, string? Reason)?)(e.Completes, e.ReasonStep is null ? null : History.First(h => h.Step == e.ReasonStep).Detail))
+            .FirstOrDefault();
 
     /// <summary>
     /// The order with <paramref name="step"/> added, or null if it already has it (events arrive at least once).

@@ -50,19 +50,23 @@ public class OrderTests
     }
 
     [Fact]
-    public void A_failed_shipment_is_compensated_only_once_both_refund_and_release_are_known()
+    public void A_failed_shipment_ends_only_once_both_refund_and_release_are_known()
     {
-        var failed = Order.Place(Details, At).With(Topics.PaymentCharged, At)!.With(Topics.ShipmentFailed, At, "r")!;
-        failed.With(Topics.StockReleased, At, "r")!.IsCompensated.Should().BeFalse();
-        failed.With(Topics.StockReleased, At, "r")!.With(Topics.PaymentRefunded, At, "r")!.IsCompensated.Should().BeTrue();
+        var failed = Order.Place(Details, At).With(Topics.StockReserved, At)!.With(Topics.PaymentCharged, At)!.With(Topics.ShipmentFailed, At, "lost")!;
+        failed.With(Topics.StockReleased, At, "lost")!.Ending.Should().BeNull();
+        failed.With(Topics.StockReleased, At, "lost")!.With(Topics.PaymentRefunded, At, "lost")!.Ending.Should().Be((false, "lost"));
     }
 
     [Fact]
-    public void A_release_that_arrives_before_the_decline_that_caused_it_does_not_yet_compensate()
+    public void No_end_is_decided_while_an_earlier_step_of_the_path_is_still_unheard()
     {
-        var released = Order.Place(Details, At).With(Topics.StockReserved, At)!.With(Topics.StockReleased, At, "r")!;
-        released.IsCompensated.Should().BeFalse();
-        released.With(Topics.PaymentDeclined, At, "r")!.IsCompensated.Should().BeTrue();
+        var released = Order.Place(Details, At).With(Topics.PaymentDeclined, At, "too much")!.With(Topics.StockReleased, At, "too much")!;
+        released.Ending.Should().BeNull("stock-reserved has not arrived yet");
+        released.With(Topics.StockReserved, At)!.Ending.Should().Be((false, "too much"));
+
+        var dispatched = Order.Place(Details, At).With(Topics.ShipmentDispatched, At, "TRK")!.With(Topics.StockReserved, At)!;
+        dispatched.Ending.Should().BeNull();
+        dispatched.With(Topics.PaymentCharged, At)!.Ending.Should().Be((true, (string?)null));
     }
 
     [Fact]
