@@ -28,9 +28,17 @@ public static class StateExtensions
         }
     }
 
-    /// <summary>Adds <paramref name="id"/> to a list kept under <paramref name="indexKey"/> (state stores cannot list keys).</summary>
+    // An index is a list of ids (state stores cannot list keys), spread over shards: one list under one key would make
+    // every concurrent writer conflict on it, and under load they would retry without end.
+    private const int IndexShards = 16;
+
+    /// <summary>Adds <paramref name="id"/> to the index <paramref name="indexKey"/>.</summary>
     public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
-        dapr.UpdateStateAsync<List<string>>(indexKey, ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
+        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
+
+    /// <summary>Removes <paramref name="id"/> from the index <paramref name="indexKey"/>.</summary>
+    public static Task RemoveFromIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
+        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? ids.Where(i => i != id).ToList() : null, cancellationToken);
 
     /// <summary>Every item an index lists, read in one bulk call; ids whose item is gone are skipped.</summary>
     public static async Task<IReadOnlyList<T>> ReadIndexedAsync<T>(this DaprClient dapr, string indexKey, Func<string, string> keyOf,
@@ -42,6 +50,18 @@ public static class StateExtensions
         return items.Select(i => i.Value).Where(v => v is not null).ToList();
     }
 
-    public static async Task<IReadOnlyList<string>> ReadIndexAsync(this DaprClient dapr, string indexKey, CancellationToken cancellationToken = default) =>
-        await dapr.GetStateAsync<List<string>>(Components.StateStore, indexKey, cancellationToken: cancellationToken) ?? [];
+    public static async Task<IReadOnlyList<string>> ReadIndexAsync(this DaprClient dapr, string indexKey, CancellationToken cancellationToken = default)
+    {
+        var shards = await Task.WhenAll(Enumerable.Range(0, IndexShards).Select(shard =>
+            dapr.GetStateAsync<List<string>?>(Components.StateStore, $"{indexKey}-{shard}", cancellationToken: cancellationToken)));
+        return shards.Where(ids => ids is not null).SelectMany(ids => ids!).ToList();
+    }
+
+    /// <summary>The shard of an id: a hash that every process computes alike (string.GetHashCode differs per process).</summary>
+    private static string ShardKey(string indexKey, string id)
+    {
+        var hash = 2166136261u; // FNV-1a
+        foreach (var c in id) hash = (hash ^ c) * 16777619u;
+        return $"{indexKey}-{hash % IndexShards}";
+    }
 }

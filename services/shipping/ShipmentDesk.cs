@@ -58,6 +58,6 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
             await dapr.PublishEventAsync(Components.PubSub, Topics.ShipmentFailed, new ShipmentFailed(shipment.Order, shipment.Reason!), ct);
         }
         // Off the pending list only once the outcome is announced, so a crash in between settles it again after restart.
-        await dapr.UpdateStateAsync<List<string>>(PendingKey, ids => ids?.Contains(orderId) == true ? ids.Where(i => i != orderId).ToList() : null, ct);
+        await dapr.RemoveFromIndexAsync(PendingKey, orderId, ct);
     }
 }
