@@ -56,6 +56,7 @@ public sealed class EchoTarget : IAsyncDisposable
             ctx.Response.ContentType = "application/octet-stream";
             for (var i = 0; i < StreamChunks; i++)
             {
+                if (i > 0) await Task.Delay(1); // a gap, so a proxy that buffered would show as first chunk == last chunk
                 await ctx.Response.Body.WriteAsync(chunk);
                 await ctx.Response.Body.FlushAsync();
             }

@@ -51,7 +51,7 @@ public static class Report
                 ["added by the sidecars", "+" + F(r.AddedP50Ms), "+" + F(r.AddedP90Ms), "+" + F(r.AddedP99Ms), "", "", "", "", ""],
                 ["ratio sidecars / direct", F(r.RatioP50) + "x", "", F(r.RatioP99) + "x", "", "", "", "", F(r.SidecarsMaxRps / r.DirectMaxRps) + "x"],
             ]);
-        Table($"1b. Streamed response: GET, {r.StreamChunks} chunks flushed one by one, {r.StreamRate}/s (ms from the scheduled send)",
+        Table($"1b. Streamed response: GET, {r.StreamChunks} chunks flushed one by one with a 1 ms timer gap between them, {r.StreamRate}/s (ms from the scheduled send)",
             ["path", "first chunk p50", "first chunk p99", "last chunk p50", "last chunk p99", "errors"],
             [
                 [r.StreamDirect.Name, F(r.StreamDirect.FirstChunk.P50), F(r.StreamDirect.FirstChunk.P99), F(r.StreamDirect.LastChunk.P50), F(r.StreamDirect.LastChunk.P99), r.StreamDirect.LastChunk.Errors.ToString()],
