@@ -5,7 +5,8 @@ namespace OrderFlow.Bench;
 
 public sealed record MemoryResult(
     string Command, double IdleRssMb, double LoadPeakRssMb, double LoadEndRssMb, double AfterLoadRssMb,
-    int LoadRate, LatencyStats LoadLatency, string? Skipped);
+    int LoadRate, LatencyStats LoadLatency, string? Skipped,
+    Dictionary<string, double>? IdleBreakdownMb = null, Dictionary<string, double>? LoadBreakdownMb = null, List<string>? TopMappings = null);
 
 /// <summary>
 /// Resident memory of one dev sidecar in its own process (the runner's `run --app-id echo --app-port …`, no app command),
@@ -51,6 +52,7 @@ public static class MemoryBench
             }
             await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 2 : 5)); // settle
             var idle = RssMb(process.Id);
+            var idleBreakdown = Breakdown(process.Id);
 
             var callerPort = await target.StartSidecarsAsync(registry, logs, echoSidecarInProcess: false);
             using var client = Hosting.LoadClient(16);
@@ -69,11 +71,14 @@ public static class MemoryBench
             Console.Error.WriteLine($"[memory] {o.MemoryLoadSeconds.TotalSeconds} s at 1000/s through it");
             var run = await Load.FixedRateAsync(call, 1000, o.MemoryLoadSeconds);
             var end = RssMb(process.Id);
+            var loadBreakdown = Breakdown(process.Id);
+            var top = TopMappings(process.Id, 10);
             await sampling.CancelAsync();
             await sampler;
             await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 1 : 3));
             var after = RssMb(process.Id);
-            return new MemoryResult(command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null);
+            return new MemoryResult(command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
+                idleBreakdown, loadBreakdown, top);
         }
         finally
         {
@@ -83,6 +88,44 @@ public static class MemoryBench
                 await process.WaitForExitAsync();
             }
         }
+    }
+
+    /// <summary>Where the resident memory is: anonymous (GC heap, JIT code, runtime) vs file-backed (mapped assemblies, native libraries).</summary>
+    public static Dictionary<string, double> Breakdown(int pid)
+    {
+        var result = new Dictionary<string, double>();
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            var parts = line.Split(new[] { ' ', '\t', ':' }, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length >= 2 && parts[0] is "VmRSS" or "RssAnon" or "RssFile" or "RssShmem" or "VmHWM" or "Threads")
+                result[parts[0]] = parts[0] == "Threads" ? double.Parse(parts[1]) : Math.Round(long.Parse(parts[1]) / 1024.0, 1);
+        }
+        return result;
+    }
+
+    /// <summary>The largest resident mappings by file (anonymous ones together), from /proc/pid/smaps.</summary>
+    public static List<string> TopMappings(int pid, int count)
+    {
+        var byName = new Dictionary<string, long>();
+        string current = "[anon]";
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
+            {
+                if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
+                {
+                    var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                    current = fields.Length >= 6 ? Path.GetFileName(fields[5].Trim()) is { Length: > 0 } f ? f : fields[5].Trim() : "[anon]";
+                }
+                else if (line.StartsWith("Rss:", StringComparison.Ordinal))
+                {
+                    var kb = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+                    byName[current] = byName.GetValueOrDefault(current) + kb;
+                }
+            }
+        }
+        catch (IOException) { }
+        return [.. byName.OrderByDescending(kv => kv.Value).Take(count).Select(kv => $"{kv.Key}: {kv.Value / 1024.0:0.0} MB")];
     }
 
     /// <summary>VmRSS of a process, in MB.</summary>

@@ -11,7 +11,7 @@ namespace OrderFlow.Bench;
 
 public sealed record FlowRun(
     string Store, string Style, string? Skipped, int Orders, int Completed, int Cancelled, int NotTerminal,
-    double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError);
+    double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError, ProfileResult? Profile = null);
 
 public sealed record OrderFlowResult(int Concurrency, List<FlowRun> Runs, Dictionary<string, double> OrchestrationOverChoreography);
 
@@ -85,10 +85,12 @@ public static class OrderFlowBench
         await WaitTerminalAsync(orders, o.Quick ? 10 : 30, TimeSpan.FromSeconds(60), known: null);
 
         Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: placing {o.Orders} orders, {Concurrency} at a time");
+        var profile = new Profile();
         var placing = Stopwatch.StartNew();
         var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench");
         var placeSeconds = placing.Elapsed.TotalSeconds;
         var views = await WaitTerminalAsync(orders, ids.Count, TimeSpan.FromSeconds(o.Quick ? 60 : 180), ids.ToHashSet());
+        var profiled = profile.Stop(Math.Max(1, ids.Count));
 
         var mine = views.Where(v => ids.Contains(v.OrderId)).ToList();
         var terminal = mine.Where(v => v.Status is OrderStatus.Completed or OrderStatus.Cancelled).ToList();
@@ -98,8 +100,8 @@ public static class OrderFlowBench
         var latency = LatencyStats.Of(terminal.Select(v => (v.History[^1].At - v.History[0].At).TotalMilliseconds), errors);
         var run = new FlowRun(store.Name, style, null, o.Orders, terminal.Count(v => v.Status == OrderStatus.Completed),
             terminal.Count(v => v.Status == OrderStatus.Cancelled), ids.Count - terminal.Count,
-            span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError);
-        Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: {run.OrdersPerSecond} orders/s, p50 {latency.P50} ms, p99 {latency.P99} ms, {run.NotTerminal} not terminal");
+            span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError, profiled);
+        Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: {run.OrdersPerSecond} orders/s, p50 {latency.P50} ms, p99 {latency.P99} ms, {run.NotTerminal} not terminal; {profiled.CpuMsPerUnit} CPU ms and {profiled.AllocatedKbPerUnit} KB allocated per order");
         return run;
     }
 

@@ -84,6 +84,13 @@ public static class Report
                 ? new[] { x.Store, x.Style, "", "", "", "", "", "", "", "skipped: " + x.Skipped }
                 : [x.Store, x.Style, x.Orders.ToString(), x.Completed.ToString(), x.Cancelled.ToString(), x.NotTerminal.ToString(), F(x.OrdersPerSecond),
                     F(x.Latency!.P50), F(x.Latency.P99), $"placing took {F(x.PlaceSeconds)} s, span {F(x.SpanSeconds)} s" + (x.FirstError is null ? "" : "; first error: " + x.FirstError)]));
+        foreach (var x in r.Runs.Where(x => x.Profile is not null))
+        {
+            var p = x.Profile!;
+            Console.WriteLine();
+            Console.WriteLine($"Profile {x.Store}/{x.Style}: {F(p.CpuMsPerUnit)} CPU ms per order (all apps and sidecars of the process; 2 cores = {F(2000 / p.CpuMsPerUnit)} orders/s if CPU-bound), {F(p.AllocatedKbPerUnit)} KB allocated per order, GCs gen0/1/2 {p.Gen0}/{p.Gen1}/{p.Gen2}. Requests served per order, by route:");
+            foreach (var c in p.Routes.Take(14)) Console.WriteLine($"  {F(c.PerUnit),6} x {c.Route}  (mean {F(c.MeanMs)} ms)");
+        }
         foreach (var (store, ratio) in r.OrchestrationOverChoreography)
             Console.WriteLine($"Orchestration / choreography throughput on {store}: {F(ratio)}");
     }
@@ -104,6 +111,8 @@ public static class Report
                 ["under load, at the end", F(m.LoadEndRssMb)],
                 ["after the load", F(m.AfterLoadRssMb)],
             ]);
+        if (m.LoadBreakdownMb is { } b)
+            Console.WriteLine("Under load: " + string.Join(", ", b.Select(kv => $"{kv.Key} {F(kv.Value)}")) + "; largest mappings: " + string.Join("; ", m.TopMappings ?? []));
         Console.WriteLine($"Command: {m.Command}; latency through it p50 {F(m.LoadLatency.P50)} ms, p99 {F(m.LoadLatency.P99)} ms, errors {m.LoadLatency.Errors}");
     }
 
