@@ -36,7 +36,8 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     public static readonly TimeSpan MonitorDeadline = TimeSpan.FromSeconds(8);
 
     /// <summary>The apps of the style; the orchestration style adds the orchestrator.</summary>
-    protected virtual IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps => Services;
+    private IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps =>
+        Style == "orchestration" ? Services.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build)) : Services;
 
     private static readonly (string AppId, Func<string[], WebApplication> Build)[] Services =
     [
@@ -48,8 +49,18 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         (AppIds.Monitor, Monitor.MonitorApp.Build),
     ];
 
+    /// <summary>
+    /// The broker folder the cluster loads: components/local by default. Broker clusters start their broker and return a
+    /// copy of their folder pointed at it.
+    /// </summary>
+    protected virtual Task<string> BrokerComponentsAsync(string workDir) => Task.FromResult(RepoPath("components", "local"));
+
+    /// <summary>Stops what <see cref="BrokerComponentsAsync"/> started.</summary>
+    protected virtual ValueTask StopBrokerAsync() => ValueTask.CompletedTask;
+
     public async Task InitializeAsync()
     {
+        var brokerComponents = await BrokerComponentsAsync(_workDir);
         var scope = Guid.NewGuid().ToString("N");
         var registry = Path.Combine(_workDir, "registry");
         var contentRoot = Directory.CreateDirectory(Path.Combine(_workDir, "content")).FullName;
@@ -60,7 +71,7 @@ public abstract class OrderFlowCluster : IAsyncLifetime
             {
                 AppId = appId,
                 AppPort = appPort,
-                ResourcesPaths = [RepoPath("components", "local"), RepoPath("components", Style), RepoPath("components", "monitor")],
+                ResourcesPaths = [brokerComponents, RepoPath("components", Style), RepoPath("components", "monitor")],
                 RegistryDirectory = registry,
                 InMemoryScope = scope,
                 DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
@@ -93,6 +104,7 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         foreach (var (app, _, _) in _apps.Values) await app.StopAsync();
         foreach (var (app, _, _) in _apps.Values) await app.DisposeAsync();
         foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
+        await StopBrokerAsync();
         _logs.Dispose();
         Directory.Delete(_workDir, recursive: true);
     }
@@ -132,6 +144,19 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     public HttpClient SidecarOf(string appId) =>
         new() { BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/") };
 
+    /// <summary>A copy of a repository component folder with its broker address (and file paths) replaced, in the work dir.</summary>
+    protected static string CopyComponents(string folder, string workDir, IReadOnlyDictionary<string, string> replacements)
+    {
+        var copy = Directory.CreateDirectory(Path.Combine(workDir, "components-" + folder)).FullName;
+        foreach (var file in Directory.EnumerateFiles(RepoPath("components", folder), "*.yaml"))
+        {
+            var text = File.ReadAllText(file);
+            foreach (var (from, to) in replacements) text = text.Replace(from, to, StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(copy, Path.GetFileName(file)), text);
+        }
+        return copy;
+    }
+
     public static string RepoPath(params string[] parts)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
@@ -155,9 +180,6 @@ public sealed class ChoreographyCluster : OrderFlowCluster
 public class OrchestrationCluster : OrderFlowCluster
 {
     public override string Style => "orchestration";
-
-    protected override IEnumerable<(string AppId, Func<string[], WebApplication> Build)> Apps =>
-        base.Apps.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build));
 }
 
 /// <summary>Slow shipping, so that a test can act while workflows wait for it.</summary>

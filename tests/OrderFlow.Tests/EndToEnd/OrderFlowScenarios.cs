@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using DevSidecar.Tests.Brokers;
 using OrderFlow.Contracts;
 using OrderFlow.Inventory;
 using OrderFlow.Notifications;
@@ -25,7 +26,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
 
     private static string Unique(string prefix) => FlowClient.Unique(prefix);
 
-    [Fact]
+    [BrokerFact]
     public async Task A_good_order_is_reserved_charged_shipped_and_announced()
     {
         var sku = await _flow.StockAsync(10);
@@ -46,7 +47,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCompleted);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task An_order_without_enough_stock_is_cancelled_and_nothing_is_charged()
     {
         var sku = await _flow.StockAsync(1);
@@ -63,7 +64,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task An_order_over_the_credit_limit_is_declined_and_its_stock_released()
     {
         var sku = await _flow.StockAsync(10);
@@ -81,7 +82,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task An_undeliverable_order_is_refunded_then_released_in_reverse_order()
     {
         var sku = await _flow.StockAsync(10);
@@ -101,7 +102,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task A_bad_order_is_answered_with_problem_details_and_nothing_is_stored()
     {
         var customer = Unique("customer");
@@ -115,7 +116,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         all!.Should().NotContain(o => o.CustomerId == customer);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task Events_delivered_twice_change_nothing_twice()
     {
         var sku = await _flow.StockAsync(10);
@@ -146,7 +147,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         after!.History.Should().BeEquivalentTo(order.History);
     }
 
-    [Fact]
+    [BrokerFact]
     public async Task Two_hundred_concurrent_orders_never_oversell_limited_stock()
     {
         const int Orders = 200, Stock = 50;
@@ -171,3 +172,11 @@ public sealed class ChoreographyOrderFlowTests(ChoreographyCluster cluster)
 
 public sealed class OrchestrationOrderFlowTests(OrchestrationCluster cluster)
     : OrderFlowScenarios(cluster), IClassFixture<OrchestrationCluster>;
+
+[RequiresBroker("redis-server")]
+public sealed class RedisChoreographyOrderFlowTests(RedisChoreographyCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<RedisChoreographyCluster>;
+
+[RequiresBroker("redis-server")]
+public sealed class RedisOrchestrationOrderFlowTests(RedisOrchestrationCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<RedisOrchestrationCluster>;

@@ -12,6 +12,11 @@ public sealed class ComponentRegistry : IAsyncDisposable
     {
         ["pubsub.in-memory"] = (spec, scope, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{scope}/{spec.Name}"), logger),
         ["state.in-memory"] = (spec, scope, _) => InMemoryStateStore.Create(spec, scope),
+        ["pubsub.redis"] = (spec, _, logger) => new DevSidecar.PubSub.Redis.RedisStreamsPubSub(spec, logger),
+        ["state.redis"] = (spec, _, logger) => new DevSidecar.State.Redis.RedisStateStore(spec, logger),
+        ["state.sqlite"] = (spec, _, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, logger),
+        ["pubsub.jetstream"] = (spec, _, logger) => new DevSidecar.PubSub.JetStream.JetStreamPubSub(spec, logger),
+        ["pubsub.rabbitmq"] = (spec, _, logger) => new DevSidecar.PubSub.RabbitMQ.RabbitMQPubSub(spec, logger),
     };
 
     public static ISet<string> KnownTypes { get; } = Factories.Keys.ToHashSet(StringComparer.Ordinal);

@@ -1,0 +1,172 @@
+using DevSidecar.Tests.Conformance.Harness;
+using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
+
+namespace DevSidecar.Tests.Brokers;
+
+/// <summary>
+/// What a real broker behind the dev sidecar must do (dapr-contract.md §4.3, Hard parts 9), run against each broker
+/// by a subclass: the CloudEvent and headers arrive; instances of one app id compete; app ids fan out; a failed or
+/// interrupted delivery is redelivered; the sidecar survives the broker being down at start and restarting.
+/// Every test uses fresh topics and app ids, so tests sharing the class's broker do not see each other's events.
+/// </summary>
+public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : BrokerServer
+{
+    private readonly TBroker _broker;
+    private readonly ITestOutputHelper _output;
+    private readonly MqRun _run;
+
+    protected MqPubSubSuite(TBroker broker, ITestOutputHelper output)
+    {
+        _broker = broker;
+        _output = output;
+        _run = new MqRun(broker.PubSubYaml());
+    }
+
+    private static string Marker() => Guid.NewGuid().ToString("N")[..12];
+    private static string AppId(string prefix) => Harness.NewAppId(prefix);
+
+    public Task InitializeAsync()
+    {
+        _output.WriteLine($"{_broker.Binary} starts so far: {string.Join(", ", _broker.StartTimes.Select(t => $"{t.TotalSeconds:0.0} s"))}");
+        return Task.CompletedTask;
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _run.DisposeAsync();
+        // A test that stopped the broker and failed must not leave it down for the next one.
+        if (!_broker.IsRunning) await _broker.StartAsync();
+    }
+
+    [BrokerFact]
+    public async Task Delivers_the_CloudEvent_with_its_headers()
+    {
+        var topic = MqRun.Topic();
+        var (app, sidecar) = await _run.StartInstanceAsync(AppId("sub"), topic);
+        var marker = Marker();
+        await _run.PublishOkAsync(sidecar, topic, marker);
+
+        var delivered = await Wait.ForAsync(() => app.Handled.FirstOrDefault(e => e.Marker == marker), $"event {marker}");
+        ((string?)delivered.Envelope["topic"]).Should().Be(topic);
+        ((string?)delivered.Envelope["pubsubname"]).Should().Be("pubsub");
+        ((string?)delivered.Envelope["specversion"]).Should().Be("1.0");
+        ((string?)delivered.Envelope["id"]).Should().NotBeNullOrEmpty();
+        ((string?)delivered.Envelope["datacontenttype"]).Should().StartWith("application/json");
+        delivered.Headers["Content-Type"].Should().Be("application/cloudevents+json");
+        delivered.Headers["pubsubName"].Should().Be("pubsub");
+        delivered.Headers.Should().ContainKey("traceparent");
+        await Wait.StaysAsync(() => app.Delivered.Count == 1, "delivered once");
+    }
+
+    [BrokerFact]
+    public async Task Instances_of_one_app_id_compete_and_no_event_is_handled_twice()
+    {
+        var topic = MqRun.Topic();
+        var appId = AppId("worker");
+        var (first, publisher) = await _run.StartInstanceAsync(appId, topic);
+        var (second, _) = await _run.StartInstanceAsync(appId, topic);
+        // Slow handlers, so that neither instance can drain the queue alone.
+        first.Behaviour = second.Behaviour = async (_, _) => { await Task.Delay(50); return 200; };
+        var markers = Enumerable.Range(0, 30).Select(_ => Marker()).ToList();
+        foreach (var marker in markers) await _run.PublishOkAsync(publisher, topic, marker);
+
+        await Wait.UntilAsync(() => first.Handled.Count + second.Handled.Count >= markers.Count, "all events handled");
+        await Wait.StaysAsync(() => first.Delivered.Count + second.Delivered.Count == markers.Count, "no event delivered twice");
+        first.Handled.Select(e => e.Marker).Concat(second.Handled.Select(e => e.Marker)).Should().BeEquivalentTo(markers);
+        _output.WriteLine($"shares: {first.Handled.Count} / {second.Handled.Count}");
+        first.Handled.Should().NotBeEmpty("both instances take a share");
+        second.Handled.Should().NotBeEmpty("both instances take a share");
+    }
+
+    [BrokerFact]
+    public async Task Different_app_ids_each_get_every_event()
+    {
+        var topic = MqRun.Topic();
+        var (orders, publisher) = await _run.StartInstanceAsync(AppId("orders"), topic);
+        var (billing, _) = await _run.StartInstanceAsync(AppId("billing"), topic);
+        var markers = Enumerable.Range(0, 5).Select(_ => Marker()).ToList();
+        foreach (var marker in markers) await _run.PublishOkAsync(publisher, topic, marker);
+
+        await Wait.UntilAsync(() => orders.Handled.Count == 5 && billing.Handled.Count == 5, "every event in both apps");
+        orders.Handled.Select(e => e.Marker).Should().BeEquivalentTo(markers);
+        billing.Handled.Select(e => e.Marker).Should().BeEquivalentTo(markers);
+    }
+
+    [BrokerFact]
+    public async Task A_failed_delivery_is_redelivered_by_the_broker_and_then_handled()
+    {
+        var topic = MqRun.Topic();
+        var (app, sidecar) = await _run.StartInstanceAsync(AppId("flaky"), topic);
+        // The sidecar makes one attempt (DeliveryMaxRetries 0), so a 500 goes back to the broker as a NAK.
+        app.Behaviour = (_, attempt) => Task.FromResult(attempt == 1 ? 500 : 200);
+        var marker = Marker();
+        await _run.PublishOkAsync(sidecar, topic, marker);
+
+        await Wait.UntilAsync(() => app.HasHandled(marker), "handled on redelivery");
+        app.Attempts(marker).Should().Be(2);
+        await Wait.StaysAsync(() => app.Attempts(marker) == 2, "acked after the successful attempt");
+    }
+
+    [BrokerFact]
+    public async Task An_event_whose_instance_crashes_mid_handling_is_handled_by_another_instance()
+    {
+        var topic = MqRun.Topic();
+        var appId = AppId("crashy");
+        var (doomed, doomedSidecar) = await _run.StartInstanceAsync(appId, topic);
+        var handling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        doomed.Behaviour = async (_, _) => { handling.TrySetResult(); await Task.Delay(Timeout.Infinite); return 200; };
+        var marker = Marker();
+        await _run.PublishOkAsync(doomedSidecar, topic, marker);
+        await Wait.WithDeadline(handling.Task, "the first instance handling the event");
+
+        var (survivor, _) = await _run.StartInstanceAsync(appId, topic);
+        await doomed.DisposeAsync();          // the app dies mid-request...
+        await doomedSidecar.StopAsync();      // ...and its sidecar goes with it, without acking
+
+        await Wait.UntilAsync(() => survivor.HasHandled(marker), "the event handled by the surviving instance", TimeSpan.FromSeconds(30));
+    }
+
+    [BrokerFact]
+    public async Task A_sidecar_started_while_the_broker_is_down_delivers_once_it_is_up()
+    {
+        var topic = MqRun.Topic();
+        await _broker.StopAsync();
+        var app = await EventSinkApp.StartAsync(topic);
+        await using var _ = app;
+        var sidecar = await _run.StartSidecarAsync(AppId("early"), app);
+        await Wait.WithDeadline(sidecar.Ready, "sidecar ready although the broker is down");
+        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Warning, "cannot consume"), "a log line saying the broker is unreachable");
+
+        await _broker.StartAsync();
+        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Information, ": consuming "), "the subscription consuming", TimeSpan.FromSeconds(60));
+        var marker = Marker();
+        await _run.PublishWhenBrokerUpAsync(sidecar, topic, marker);
+        await Wait.UntilAsync(() => app.HasHandled(marker), "the event delivered");
+    }
+
+    [BrokerFact]
+    public async Task Delivery_resumes_after_the_broker_restarts()
+    {
+        var topic = MqRun.Topic();
+        var (app, sidecar) = await _run.StartInstanceAsync(AppId("steady"), topic);
+        var before = Marker();
+        await _run.PublishOkAsync(sidecar, topic, before);
+        await Wait.UntilAsync(() => app.HasHandled(before), "delivery before the restart");
+
+        await _broker.StopAsync();
+        await _broker.StartAsync();
+        var after = Marker();
+        await _run.PublishWhenBrokerUpAsync(sidecar, topic, after);
+        await Wait.UntilAsync(() => app.HasHandled(after), "delivery after the restart", TimeSpan.FromSeconds(60));
+        app.Handled.Count(e => e.Marker == before).Should().Be(1, "the event acked before the restart is not redelivered");
+    }
+}
+
+[RequiresBroker("nats-server")]
+public sealed class JetStreamPubSubTests(NatsServerProcess nats, ITestOutputHelper output)
+    : MqPubSubSuite<NatsServerProcess>(nats, output), IClassFixture<NatsServerProcess>;
+
+[RequiresBroker("rabbitmq-server")]
+public sealed class RabbitMqPubSubTests(RabbitMqServerProcess rabbit, ITestOutputHelper output)
+    : MqPubSubSuite<RabbitMqServerProcess>(rabbit, output), IClassFixture<RabbitMqServerProcess>;

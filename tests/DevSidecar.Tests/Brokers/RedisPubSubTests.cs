@@ -1,0 +1,173 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using DevSidecar.Hosting;
+using DevSidecar.Tests.Conformance.Harness;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace DevSidecar.Tests.Brokers;
+
+// Oracle: dapr-contract.md §4.2 (pubsub.redis metadata), §4.3 and Hard part 9 (consumer group = consumerID = app id:
+// same app id competes, different app ids fan out; group created at "0"; at-least-once through pending-entry
+// reclaim after processingTimeout), §2.3 (delivery: CloudEvent body, headers).
+// Each test has its own redis-server on a free port, its own resources folder and sidecars.
+public sealed class RedisPubSubTests
+{
+    private const string Topic = "orders";
+
+    private static string NewAppId(string prefix) => Harness.NewAppId(prefix);
+    private static string NewMarker() => Guid.NewGuid().ToString("N");
+
+    private static async Task<HttpResponseMessage> PublishAsync(Sidecar sidecar, string marker, string? query = null)
+    {
+        using var http = Harness.NewHttp(sidecar);
+        return await http.PostAsJsonAsync($"/v1.0/publish/pubsub/{Topic}{query}", new { marker });
+    }
+
+    private static async Task PublishOkAsync(Sidecar sidecar, string marker, string? query = null)
+    {
+        using var response = await PublishAsync(sidecar, marker, query);
+        response.StatusCode.Should().Be(HttpStatusCode.NoContent, await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>Publishes until the broker takes it (while redis is down or reconnecting, publish fails).</summary>
+    private static async Task PublishWhenBrokerAnswersAsync(Sidecar sidecar, string marker) =>
+        await Wait.UntilAsync(async () =>
+        {
+            using var response = await PublishAsync(sidecar, marker);
+            return response.StatusCode == HttpStatusCode.NoContent;
+        }, "a publish accepted by redis");
+
+    [BrokerFact("redis-server")]
+    public async Task Delivers_the_cloudevent_with_its_headers()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort));
+        await using var app = await SubscriberApp.StartAsync(Topic);
+        var sidecar = await run.StartReadySidecarAsync(NewAppId("deliver"), app);
+
+        var marker = NewMarker();
+        await PublishOkAsync(sidecar, marker, "?metadata.custom-key=custom-value");
+
+        var received = await Wait.ForAsync(() => app.With(marker).FirstOrDefault(), "the event delivered");
+        received.Envelope["specversion"]!.GetValue<string>().Should().Be("1.0");
+        received.Envelope["topic"]!.GetValue<string>().Should().Be(Topic);
+        received.Envelope["pubsubname"]!.GetValue<string>().Should().Be("pubsub");
+        received.Envelope["datacontenttype"]!.GetValue<string>().Should().StartWith("application/json");
+        received.Envelope["data"]!.AsObject()["marker"]!.GetValue<string>().Should().Be(marker);
+        received.Headers["Content-Type"].Should().Be("application/cloudevents+json");
+        received.Headers["pubsubName"].Should().Be("pubsub");
+        received.Headers.Should().ContainKey("custom-key").WhoseValue.Should().Be("custom-value", "publish metadata travels in the stream entry");
+    }
+
+    [BrokerFact("redis-server")]
+    public async Task Instances_of_one_app_id_compete_and_no_event_is_delivered_twice()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort));
+        await using var first = await SubscriberApp.StartAsync(Topic);
+        await using var second = await SubscriberApp.StartAsync(Topic);
+        var appId = NewAppId("compete");
+        var sidecar = await run.StartReadySidecarAsync(appId, first);
+        await run.StartReadySidecarAsync(appId, second);
+
+        var markers = Enumerable.Range(0, 30).Select(_ => NewMarker()).ToList();
+        foreach (var marker in markers) await PublishOkAsync(sidecar, marker);
+
+        IEnumerable<ReceivedEvent> All() => first.Received.Concat(second.Received);
+        await Wait.UntilAsync(() => All().Select(e => e.Marker).Distinct().Count() == markers.Count, "every event delivered to one of the instances");
+        await Wait.StaysAsync(() => All().Count() == markers.Count, "no event delivered twice");
+        first.Received.Should().NotBeEmpty("both instances take a share");
+        second.Received.Should().NotBeEmpty("both instances take a share");
+    }
+
+    [BrokerFact("redis-server")]
+    public async Task Different_app_ids_each_get_every_event()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort));
+        await using var billing = await SubscriberApp.StartAsync(Topic);
+        await using var shipping = await SubscriberApp.StartAsync(Topic);
+        var sidecar = await run.StartReadySidecarAsync(NewAppId("billing"), billing);
+        await run.StartReadySidecarAsync(NewAppId("shipping"), shipping);
+
+        var markers = Enumerable.Range(0, 10).Select(_ => NewMarker()).ToList();
+        foreach (var marker in markers) await PublishOkAsync(sidecar, marker);
+
+        foreach (var app in new[] { billing, shipping })
+            await Wait.UntilAsync(() => markers.All(m => app.With(m).Count == 1), "each app id gets its own copy of every event");
+        await Wait.StaysAsync(() => billing.Received.Count == markers.Count && shipping.Received.Count == markers.Count, "and only one copy");
+    }
+
+    [BrokerFact("redis-server")]
+    public async Task An_event_whose_sidecar_stopped_mid_handling_is_redelivered_to_the_next_instance()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort,
+            ("processingTimeout", "1s"), ("redeliverInterval", "200ms")));
+        var appId = NewAppId("crash");
+        var marker = NewMarker();
+
+        await using var busyApp = await SubscriberApp.StartAsync(Topic);
+        busyApp.BlockOn = marker;
+        var doomed = await run.StartReadySidecarAsync(appId, busyApp);
+        await PublishOkAsync(doomed, marker);
+        var first = await Wait.ForAsync(() => busyApp.With(marker).FirstOrDefault(), "the event reaches the app, which hangs on it");
+        await doomed.StopAsync(); // grace runs out while the app still holds the event: it stays pending in the group
+
+        await using var nextApp = await SubscriberApp.StartAsync(Topic);
+        await run.StartReadySidecarAsync(appId, nextApp);
+        var again = await Wait.ForAsync(() => nextApp.With(marker).FirstOrDefault(), "the event reclaimed after processingTimeout and delivered again");
+        again.Id.Should().Be(first.Id, "it is the same event");
+        run.Logs.Any(LogLevel.Information, "redelivering message").Should().BeTrue();
+
+        await using var client = await ConnectionMultiplexer.ConnectAsync(redis.HostPort);
+        await Wait.UntilAsync(async () => (await client.GetDatabase().StreamPendingAsync(Topic, appId)).PendingMessageCount == 0,
+            "the redelivered event acknowledged");
+        await Wait.StaysAsync(() => nextApp.With(marker).Count == 1, "handled once more, not again and again");
+    }
+
+    [BrokerFact("redis-server")]
+    public async Task A_broker_down_at_start_up_is_reported_and_delivery_starts_when_it_comes_up()
+    {
+        await using var redis = RedisServerProcess.NotStarted();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort));
+        await using var app = await SubscriberApp.StartAsync(Topic);
+        var sidecar = await run.StartReadySidecarAsync(NewAppId("early"), app);
+
+        using (var refused = await PublishAsync(sidecar, NewMarker()))
+        {
+            refused.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
+            var error = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!.AsObject();
+            error["errorCode"]!.GetValue<string>().Should().Be("ERR_PUBSUB_PUBLISH_MESSAGE");
+            error["message"]!.GetValue<string>().Should().Contain(redis.HostPort, "the error names the broker that is down");
+        }
+        await Wait.UntilAsync(() => run.Logs.Any(LogLevel.Error, redis.HostPort), "the outage logged as an error naming the broker");
+
+        await redis.StartAgainAsync();
+        var marker = NewMarker();
+        await PublishWhenBrokerAnswersAsync(sidecar, marker);
+        await Wait.ForAsync(() => app.With(marker).FirstOrDefault(), "delivery once redis is up");
+    }
+
+    [BrokerFact("redis-server")]
+    public async Task Delivery_resumes_after_the_broker_restarts()
+    {
+        await using var redis = await RedisServerProcess.StartAsync();
+        await using var run = BrokerRun.With(BrokerRun.RedisPubSubYaml(redis.HostPort));
+        await using var app = await SubscriberApp.StartAsync(Topic);
+        var sidecar = await run.StartReadySidecarAsync(NewAppId("restart"), app);
+        var before = NewMarker();
+        await PublishOkAsync(sidecar, before);
+        await Wait.ForAsync(() => app.With(before).FirstOrDefault(), "delivery before the outage");
+
+        await redis.StopAsync();
+        await redis.StartAgainAsync(); // without persistence: the stream and the group are gone too
+
+        var after = NewMarker();
+        await PublishWhenBrokerAnswersAsync(sidecar, after);
+        await Wait.ForAsync(() => app.With(after).FirstOrDefault(), "delivery after redis restarted");
+        app.With(before).Should().HaveCount(1);
+    }
+}

@@ -1,0 +1,78 @@
+using DevSidecar.Resources;
+
+namespace DevSidecar.PubSub.RabbitMQ;
+
+/// <summary>pubsub.rabbitmq's metadata, with contrib's keys and defaults (pubsub/rabbitmq/metadata.go).</summary>
+public sealed record RabbitMQMetadata
+{
+    public required Uri ConnectionUri { get; init; }
+    public string? ClientName { get; init; }
+    public bool Durable { get; init; }
+    public bool DeletedWhenUnused { get; init; } = true;
+    public bool AutoAck { get; init; }
+    public bool RequeueInFailure { get; init; }
+    public ushort PrefetchCount { get; init; }
+    /// <summary>0 = the broker's default (transient), 1 = transient, 2 = persistent.</summary>
+    public byte DeliveryMode { get; init; }
+    public string ExchangeKind { get; init; } = "fanout";
+    public bool EnableDeadLetter { get; init; }
+    public long MaxLen { get; init; }
+    public long MaxLenBytes { get; init; }
+    public TimeSpan ReconnectWait { get; init; } = TimeSpan.FromSeconds(3);
+    public bool PublisherConfirm { get; init; }
+    public bool Parallel { get; init; } = true;
+    public TimeSpan? DefaultTtl { get; init; }
+    public TimeSpan HeartBeat { get; init; } = TimeSpan.FromSeconds(10);
+
+    public static RabbitMQMetadata Parse(ComponentSpec spec)
+    {
+        var m = new BrokerMetadata(spec);
+        var deliveryMode = m.Long("deliveryMode", 0);
+        if (deliveryMode is < 0 or > 2) throw m.Invalid("deliveryMode", "must be 0, 1 (transient) or 2 (persistent)");
+        var prefetch = m.Long("prefetchCount", 0);
+        if (prefetch is < 0 or > ushort.MaxValue) throw m.Invalid("prefetchCount", $"must be between 0 and {ushort.MaxValue}");
+
+        return new RabbitMQMetadata
+        {
+            ConnectionUri = ConnectionUriOf(m),
+            ClientName = m.String("clientName"),
+            Durable = m.Bool("durable", false),
+            DeletedWhenUnused = m.Bool("deletedWhenUnused", true),
+            AutoAck = m.Bool("autoAck", false),
+            RequeueInFailure = m.Bool("requeueInFailure", false),
+            PrefetchCount = (ushort)prefetch,
+            DeliveryMode = (byte)deliveryMode,
+            ExchangeKind = m.Choice("exchangeKind", "fanout", new Dictionary<string, string>
+            {
+                ["fanout"] = "fanout", ["topic"] = "topic", ["direct"] = "direct", ["headers"] = "headers",
+            }),
+            EnableDeadLetter = m.Bool("enableDeadLetter", false),
+            MaxLen = m.Long("maxLen", 0),
+            MaxLenBytes = m.Long("maxLenBytes", 0),
+            ReconnectWait = m.Duration("reconnectWaitSeconds", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(3),
+            PublisherConfirm = m.Bool("publisherConfirm", false),
+            Parallel = m.Choice("concurrency", true, new Dictionary<string, bool> { ["single"] = false, ["parallel"] = true }),
+            DefaultTtl = m.Duration("ttlInSeconds", TimeSpan.FromSeconds(1)),
+            HeartBeat = m.Duration("heartBeat", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(10),
+        };
+    }
+
+    /// <summary>connectionString (or its legacy name host) wins; otherwise the URI is built from hostname, port and credentials.</summary>
+    private static Uri ConnectionUriOf(BrokerMetadata m)
+    {
+        var text = m.String("connectionString") ?? m.String("host");
+        if (text is null)
+        {
+            var hostname = m.String("hostname") ?? throw m.Invalid("connectionString", "or hostname is required");
+            var protocol = m.String("protocol") ?? "amqp";
+            var credentials = m.String("username") is { } user
+                ? $"{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(m.String("password") ?? "")}@"
+                : "";
+            var port = m.String("port") is { } p ? $":{p}" : "";
+            text = $"{protocol}://{credentials}{hostname}{port}";
+        }
+        return Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
+            ? uri
+            : throw m.Invalid("connectionString", $"'{text}' is not an amqp:// or amqps:// URI");
+    }
+}

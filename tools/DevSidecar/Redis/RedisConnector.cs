@@ -1,0 +1,71 @@
+using DevSidecar.Resources;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace DevSidecar.Redis;
+
+/// <summary>
+/// Opens StackExchange.Redis connections for a redis component (redisHost, redisUsername, redisPassword, redisDB).
+/// A broker that is down is not fatal: the multiplexer keeps reconnecting with back-off, outages and recoveries are
+/// logged once each, and commands fail fast meanwhile (so publish and state calls report the outage instead of hanging).
+/// </summary>
+public sealed class RedisConnector
+{
+    private readonly ComponentSpec _spec;
+    private readonly ILogger _logger;
+    private readonly ConfigurationOptions _options;
+
+    public string Host { get; }
+    public int Database { get; }
+
+    public RedisConnector(ComponentSpec spec, ILogger logger)
+    {
+        _spec = spec;
+        _logger = logger;
+        Host = spec.Required("redisHost");
+        Database = spec.GetInt("redisDB", 0);
+        _options = new ConfigurationOptions
+        {
+            AbortOnConnectFail = false,
+            ConnectTimeout = 2000,
+            // Commands fail at once while disconnected rather than queueing until a timeout.
+            BacklogPolicy = BacklogPolicy.FailFast,
+            ReconnectRetryPolicy = new ExponentialRetry(250, 5000),
+            DefaultDatabase = Database,
+            User = spec.Get("redisUsername") is { Length: > 0 } user ? user : null,
+            Password = spec.Get("redisPassword") is { Length: > 0 } password ? password : null,
+            ClientName = $"devsidecar-{spec.Name}",
+        };
+        _options.EndPoints.Add(Host);
+    }
+
+    /// <summary>Connects (or starts trying to: the result is usable before redis answers, and reconnects by itself).</summary>
+    public async Task<ConnectionMultiplexer> ConnectAsync(string purpose)
+    {
+        var connection = await ConnectionMultiplexer.ConnectAsync(_options.Clone());
+        var what = $"{_spec.Name} ({_spec.Type}, {purpose})";
+        if (!connection.IsConnected)
+            _logger.LogError("{What}: cannot reach redis at {Host}; retrying in the background", what, Host);
+        connection.ConnectionFailed += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Interactive)
+                _logger.LogError("{What}: lost redis at {Host} ({Failure}); reconnecting", what, Host, e.FailureType);
+        };
+        connection.ConnectionRestored += (_, e) =>
+        {
+            if (e.ConnectionType == ConnectionType.Interactive)
+                _logger.LogInformation("{What}: connected to redis at {Host}", what, Host);
+        };
+        return connection;
+    }
+
+    /// <summary>An error that names the component and the broker, for the API to pass on.</summary>
+    public Exception Unreachable(Exception e) =>
+        new RedisUnavailableException($"redis at {Host} is unavailable for component '{_spec.Name}': {e.Message}", e);
+
+    public static bool IsConnectionProblem(Exception e) =>
+        e is RedisConnectionException or RedisTimeoutException or ObjectDisposedException
+        || (e is RedisServerException s && s.Message.StartsWith("LOADING", StringComparison.Ordinal));
+}
+
+public sealed class RedisUnavailableException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using DevSidecar.Resources;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace DevSidecar.State.Sqlite;
+
+/// <summary>
+/// state.sqlite: the embedded persistent store. One table with contrib's columns (key, value, is_binary, etag,
+/// expiration_time, update_time); the ETag is a new uuid per write. Writes run in BEGIN IMMEDIATE transactions, so the
+/// ETag check and the write are atomic and a transaction is all-or-nothing, also between sidecars (or processes)
+/// sharing the file: WAL lets readers go on while one writes, and the busy timeout makes writers queue instead of failing.
+/// Expired rows are treated as missing and removed lazily when read.
+/// </summary>
+public sealed partial class SqliteStateStore : IStateStore
+{
+    private const string TimeFormat = "yyyy-MM-dd HH:mm:ss.fff"; // UTC; orders like SQLite's CURRENT_TIMESTAMP text
+
+    private readonly string _connectionString;
+    private readonly string _table;
+    private readonly int _busyTimeoutMs;
+    private readonly SqliteConnection? _keepAlive;
+
+    public SqliteStateStore(ComponentSpec spec, ILogger logger)
+    {
+        Spec = spec;
+        _table = spec.Get("tableName") is { Length: > 0 } table ? table : "state";
+        if (!TableName().IsMatch(_table)) throw ComponentSpecValues.Invalid(spec, "tableName", $"'{_table}' is not a valid table name");
+        _busyTimeoutMs = (int)spec.GetDuration("busyTimeout", TimeSpan.FromSeconds(2)).TotalMilliseconds;
+        var (connectionString, inMemory) = SqliteLocation.Resolve(spec, spec.GetDuration("timeout", TimeSpan.FromSeconds(20)));
+        _connectionString = connectionString;
+        try
+        {
+            using var connection = Open();
+            if (!inMemory && !spec.GetBool("disableWAL", false)) Execute(connection, "PRAGMA journal_mode=WAL;");
+            Execute(connection, $"""
+                CREATE TABLE IF NOT EXISTS {_table} (
+                  key TEXT NOT NULL PRIMARY KEY,
+                  value TEXT NOT NULL,
+                  is_binary BOOLEAN NOT NULL,
+                  etag TEXT NOT NULL,
+                  expiration_time TIMESTAMP DEFAULT NULL,
+                  update_time TIMESTAMP NOT NULL
+                );
+                """);
+            if (inMemory) _keepAlive = Open();
+        }
+        catch (SqliteException e)
+        {
+            throw ComponentSpecValues.Invalid(spec, "connectionString", $"cannot open the database: {e.Message}");
+        }
+        logger.LogInformation("{Component}: sqlite state in {DataSource}, table {Table}", spec.Name,
+            new SqliteConnectionStringBuilder(connectionString).DataSource, _table);
+    }
+
+    public ComponentSpec Spec { get; }
+    public IReadOnlyList<string> Features => ["ETAG", "TRANSACTIONAL", "TTL", "ACTOR"];
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex TableName();
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        Execute(connection, $"PRAGMA busy_timeout = {_busyTimeoutMs};");
+        return connection;
+    }
+
+    private static void Execute(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    public async Task<StoredItem?> GetAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT value, is_binary, etag, expiration_time FROM {_table} WHERE key = $key";
+        command.Parameters.AddWithValue("$key", key);
+        StoredItem? item;
+        DateTimeOffset? expires;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            if (!await reader.ReadAsync(cancellationToken)) return null;
+            var text = reader.GetString(0);
+            var value = reader.GetBoolean(1) ? Convert.FromBase64String(text) : Encoding.UTF8.GetBytes(text);
+            expires = reader.IsDBNull(3) ? null : ParseTime(reader.GetString(3));
+            item = new StoredItem(value, reader.GetString(2), expires);
+        }
+        if (expires is { } at && at <= DateTimeOffset.UtcNow)
+        {
+            await using var delete = connection.CreateCommand();
+            delete.CommandText = $"DELETE FROM {_table} WHERE key = $key AND expiration_time <= $now";
+            delete.Parameters.AddWithValue("$key", key);
+            delete.Parameters.AddWithValue("$now", FormatTime(DateTimeOffset.UtcNow));
+            await delete.ExecuteNonQueryAsync(cancellationToken);
+            return null;
+        }
+        return item;
+    }
+
+    public async Task ApplyAsync(IReadOnlyList<StateWrite> writes, bool atomic, CancellationToken cancellationToken)
+    {
+        await using var connection = Open();
+        if (atomic)
+        {
+            await InTransactionAsync(connection, writes, cancellationToken);
+            return;
+        }
+        foreach (var write in writes) await InTransactionAsync(connection, [write], cancellationToken);
+    }
+
+    /// <summary>Checks every write, then applies them, inside one BEGIN IMMEDIATE transaction.</summary>
+    private async Task InTransactionAsync(SqliteConnection connection, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken); // IMMEDIATE
+        var now = DateTimeOffset.UtcNow;
+        foreach (var write in writes) await CheckAsync(connection, transaction, write, now, cancellationToken);
+        foreach (var write in writes) await WriteAsync(connection, transaction, write, now, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private async Task CheckAsync(SqliteConnection connection, SqliteTransaction transaction, StateWrite write, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT etag FROM {_table} WHERE key = $key AND (expiration_time IS NULL OR expiration_time > $now)";
+        command.Parameters.AddWithValue("$key", write.Key);
+        command.Parameters.AddWithValue("$now", FormatTime(now));
+        var current = await command.ExecuteScalarAsync(cancellationToken) as string;
+        var mismatch = write.ETag is { Length: > 0 } etag
+            ? current != etag
+            : write.Concurrency == Concurrency.FirstWrite && current is not null && !write.IsDelete;
+        if (mismatch) throw new ETagMismatchException(write.Key);
+    }
+
+    private async Task WriteAsync(SqliteConnection connection, SqliteTransaction transaction, StateWrite write, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.Parameters.AddWithValue("$key", write.Key);
+        if (write.IsDelete)
+        {
+            command.CommandText = $"DELETE FROM {_table} WHERE key = $key";
+        }
+        else
+        {
+            command.CommandText = $"""
+                INSERT INTO {_table} (key, value, is_binary, etag, expiration_time, update_time)
+                VALUES ($key, $value, $binary, $etag, $expires, $now)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, is_binary = excluded.is_binary, etag = excluded.etag,
+                  expiration_time = excluded.expiration_time, update_time = excluded.update_time
+                """;
+            var binary = !IsJson(write.Value!);
+            command.Parameters.AddWithValue("$value", binary ? Convert.ToBase64String(write.Value!) : Encoding.UTF8.GetString(write.Value!));
+            command.Parameters.AddWithValue("$binary", binary);
+            command.Parameters.AddWithValue("$etag", Guid.NewGuid().ToString());
+            command.Parameters.AddWithValue("$expires", write.Ttl is { } ttl ? FormatTime(now + ttl) : DBNull.Value);
+            command.Parameters.AddWithValue("$now", FormatTime(now));
+        }
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <summary>JSON is stored as readable text (as contrib stores JSON values); anything else as base64.</summary>
+    private static bool IsJson(byte[] value)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(value);
+            while (reader.Read()) { }
+            return value.Length > 0;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static string FormatTime(DateTimeOffset time) => time.UtcDateTime.ToString(TimeFormat, CultureInfo.InvariantCulture);
+
+    private static DateTimeOffset ParseTime(string text) =>
+        DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
+
+    public ValueTask DisposeAsync()
+    {
+        _keepAlive?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
