@@ -84,11 +84,15 @@ public sealed partial class BrokerFolder
 
         public static string? BinaryFor(string pubsubType) => pubsubType switch
         {
-            "pubsub.redis" => "/usr/bin/redis-server",
-            "pubsub.jetstream" => "/usr/bin/nats-server",
-            "pubsub.rabbitmq" => "/usr/sbin/rabbitmq-server",
+            "pubsub.redis" => Find("redis-server"),
+            "pubsub.jetstream" => Find("nats-server"),
+            "pubsub.rabbitmq" => Find("rabbitmq-server"),
             _ => null,
         };
+
+        /// <summary>The broker binary in /usr/bin, /usr/sbin or /usr/local/bin (Debian's packages), else the /usr/bin path that is missing.</summary>
+        private static string Find(string name) =>
+            new[] { "/usr/bin", "/usr/sbin", "/usr/local/bin" }.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists) ?? Path.Combine("/usr/bin", name);
 
         public static async Task<Server?> StartAsync(string pubsubType, string workDir)
         {
