@@ -87,9 +87,13 @@ public static class OrderFlowBench
         Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: placing {o.Orders} orders, {Concurrency} at a time");
         var profile = new Profile();
         var placing = Stopwatch.StartNew();
-        var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench");
+        // A time box per run keeps the whole bench under ten minutes: orders not placed or not terminal by then are reported as such.
+        var budget = TimeSpan.FromSeconds(o.Quick ? 45 : 100);
+        using var placeDeadline = new CancellationTokenSource(budget);
+        var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench", placeDeadline.Token);
         var placeSeconds = placing.Elapsed.TotalSeconds;
-        var views = await WaitTerminalAsync(orders, ids.Count, TimeSpan.FromSeconds(o.Quick ? 60 : 180), ids.ToHashSet());
+        var remaining = budget - placing.Elapsed;
+        var views = await WaitTerminalAsync(orders, ids.Count, remaining > TimeSpan.FromSeconds(15) ? remaining : TimeSpan.FromSeconds(15), ids.ToHashSet());
         var profiled = profile.Stop(Math.Max(1, ids.Count));
 
         var mine = views.Where(v => ids.Contains(v.OrderId)).ToList();
@@ -99,19 +103,22 @@ public static class OrderFlowBench
         var span = (lastTerminal - firstPlaced).TotalSeconds;
         var latency = LatencyStats.Of(terminal.Select(v => (v.History[^1].At - v.History[0].At).TotalMilliseconds), errors);
         var run = new FlowRun(store.Name, style, null, o.Orders, terminal.Count(v => v.Status == OrderStatus.Completed),
-            terminal.Count(v => v.Status == OrderStatus.Cancelled), ids.Count - terminal.Count,
+            terminal.Count(v => v.Status == OrderStatus.Cancelled), o.Orders - terminal.Count,
             span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError, profiled);
         Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: {run.OrdersPerSecond} orders/s, p50 {latency.P50} ms, p99 {latency.P99} ms, {run.NotTerminal} not terminal; {profiled.CpuMsPerUnit} CPU ms and {profiled.AllocatedKbPerUnit} KB allocated per order");
         return run;
     }
 
-    private static async Task<(List<string> Ids, int Errors, string? FirstError)> PlaceAllAsync(HttpClient orders, List<string> skus, int count, string prefix)
+    private static async Task<(List<string> Ids, int Errors, string? FirstError)> PlaceAllAsync(HttpClient orders, List<string> skus, int count, string prefix,
+        CancellationToken deadline = default)
     {
         var ids = new List<string>();
         var errors = 0;
         string? firstError = null;
         var run = Guid.NewGuid().ToString("N")[..6];
-        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
+        try
+        {
+        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = deadline }, async (i, ct) =>
         {
             try
             {
@@ -126,11 +133,16 @@ public static class OrderFlowBench
                 var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json, ct);
                 lock (ids) ids.Add(accepted!.OrderId);
             }
-            catch (Exception e)
+            catch (Exception e) when (!ct.IsCancellationRequested)
             {
                 if (Interlocked.Increment(ref errors) == 1) firstError = e.Message;
             }
         });
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            firstError ??= $"time box reached: {ids.Count} of {count} orders placed";
+        }
         return (ids, errors, firstError);
     }
 
@@ -214,9 +226,10 @@ public static class OrderFlowBench
 
         public async ValueTask DisposeAsync()
         {
+            // Sidecars first: they stop delivering and drain in-flight deliveries while the apps still answer.
+            foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
             foreach (var app in _apps) await app.StopAsync();
             foreach (var app in _apps) await app.DisposeAsync();
-            foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
         }
     }
 }

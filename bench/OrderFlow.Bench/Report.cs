@@ -79,7 +79,7 @@ public static class Report
     public static void PrintOrderFlow(OrderFlowResult r)
     {
         Table($"3. Order flow: orders placed through the orders sidecar ({r.Concurrency} at a time) until terminal; latency placed -> terminal (ms)",
-            ["store", "style", "orders", "completed", "cancelled", "not terminal", "orders/s", "p50", "p99", "note"],
+            ["store", "style", "orders", "completed", "cancelled", "not terminal (or not placed)", "orders/s", "p50", "p99", "note"],
             r.Runs.Select(x => x.Skipped is not null
                 ? new[] { x.Store, x.Style, "", "", "", "", "", "", "", "skipped: " + x.Skipped }
                 : [x.Store, x.Style, x.Orders.ToString(), x.Completed.ToString(), x.Cancelled.ToString(), x.NotTerminal.ToString(), F(x.OrdersPerSecond),
