@@ -205,6 +205,7 @@ public static class OrderFlowBench
                     $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
                     $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
                     "--Logging:LogLevel:Default=Error",
+                    "--Logging:Console:LogToStandardErrorThreshold=Trace", // the apps' logs go to stderr; stdout keeps the tables
                     "--Shipping:DispatchDelay=00:00:00",
                     "--Payments:DefaultLimit=1000000",
                     "--Monitor:CheckInterval=00:00:01",
