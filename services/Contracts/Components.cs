@@ -43,4 +43,22 @@ public static class Topics
 
     /// <summary>Published by the monitor when an order misses the deadline of its next step.</summary>
     public const string FlowStalled = "flow-stalled";
+
+    /// <summary>
+    /// The flow's steps in causal order, alternatives side by side. Events of different topics may arrive out of this
+    /// order; histories and timelines are kept in it.
+    /// </summary>
+    public static readonly string[][] InFlowOrder =
+    [
+        [OrderPlaced],
+        [StockReserved, StockRejected],
+        [PaymentCharged, PaymentDeclined],
+        [ShipmentDispatched, ShipmentFailed],
+        [PaymentRefunded],
+        [StockReleased],
+        [OrderCompleted, OrderCancelled],
+    ];
+
+    /// <summary>The position of a step in <see cref="InFlowOrder"/>; -1 for a topic that is not a flow step.</summary>
+    public static int Rank(string step) => Array.FindIndex(InFlowOrder, alternatives => alternatives.Contains(step));
 }

@@ -10,7 +10,8 @@ public sealed record StockLevel(string Sku, int Available, int Reserved);
 public enum ReservationStatus { Reserved, Rejected, Released }
 
 /// <summary>What inventory decided for one order; kept so that a redelivered event gets the same answer.</summary>
-public sealed record Reservation(string OrderId, IReadOnlyList<OrderItem> Items, ReservationStatus Status, string? Reason);
+public sealed record Reservation(string OrderId, IReadOnlyList<OrderItem> Items, ReservationStatus Status, string? Reason,
+    DateTimeOffset? ReleasedAt = null);
 
 /// <summary>The stock rules, free of I/O so they can be tested on their own.</summary>
 public static class StockRules

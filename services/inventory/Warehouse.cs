@@ -10,7 +10,7 @@ namespace OrderFlow.Inventory;
 /// Reserves and releases stock in the state store. A reservation changes the stock levels and records the decision
 /// in one transaction guarded by ETags, so concurrent orders cannot oversell and a redelivered event cannot reserve twice.
 /// </summary>
-public sealed class Warehouse(DaprClient dapr, ILogger<Warehouse> logger)
+public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Warehouse> logger)
 {
     private const string SkuIndexKey = "skus-index";
     private const int MaxAttempts = 200;
@@ -68,7 +68,7 @@ public sealed class Warehouse(DaprClient dapr, ILogger<Warehouse> logger)
             var levels = await ReadLevelsAsync(reservation.Items, ct);
             var released = StockRules.Release(levels.ToDictionary(l => l.Key, l => l.Value.Level), reservation.Items);
             var operations = released.Select(l => Upsert(StockKey(l.Sku), l, levels[l.Sku].ETag))
-                .Append(Upsert(ReservationKey(order.OrderId), reservation with { Status = ReservationStatus.Released, Reason = reason }, etag))
+                .Append(Upsert(ReservationKey(order.OrderId), reservation with { Status = ReservationStatus.Released, Reason = reason, ReleasedAt = clock.GetUtcNow() }, etag))
                 .ToList();
             if (await TryTransactAsync(operations, ct))
             {

@@ -57,21 +57,10 @@ public static class FlowRules
         [Topics.OrderCancelled] = [],
     };
 
-    private static readonly Dictionary<string, int> Ranks = new()
-    {
-        [Topics.OrderPlaced] = 0,
-        [Topics.StockReserved] = 1, [Topics.StockRejected] = 1,
-        [Topics.PaymentCharged] = 2, [Topics.PaymentDeclined] = 2,
-        [Topics.ShipmentDispatched] = 3, [Topics.ShipmentFailed] = 3,
-        [Topics.PaymentRefunded] = 4,
-        [Topics.StockReleased] = 5,
-        [Topics.OrderCompleted] = 6, [Topics.OrderCancelled] = 6,
-    };
-
     public static IReadOnlyCollection<string> Steps => NextSteps.Keys;
 
     public static IReadOnlyList<string> Next(string step) => NextSteps.GetValueOrDefault(step) ?? [];
 
     /// <summary>How far along the flow a step is; events may arrive out of order, the furthest one counts.</summary>
-    public static int Rank(string step) => Ranks.GetValueOrDefault(step, -1);
+    public static int Rank(string step) => Topics.Rank(step);
 }

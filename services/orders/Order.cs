@@ -20,6 +20,13 @@ public sealed record Order(OrderDetails Details, OrderStatus Status, string? Rea
     public bool HasStep(string step) => History.Any(h => h.Step == step);
 
     /// <summary>
+    /// The failure and every compensation it needs are known: a declined payment and the released stock, or a failed
+    /// shipment, the refund and the released stock. These travel on different topics and may arrive in any order.
+    /// </summary>
+    public bool IsCompensated => HasStep(Topics.StockReleased)
+        && (HasStep(Topics.PaymentDeclined) || (HasStep(Topics.ShipmentFailed) && HasStep(Topics.PaymentRefunded)));
+
+    /// <summary>
     /// The order with <paramref name="step"/> added, or null if it already has it (events arrive at least once).
     /// The status follows from the set of steps, not their order, because events of different topics may arrive
     /// out of order.
@@ -27,7 +34,11 @@ public sealed record Order(OrderDetails Details, OrderStatus Status, string? Rea
     public Order? With(string step, DateTimeOffset at, string? detail = null)
     {
         if (HasStep(step) || IsTerminal) return null;
-        var history = History.Append(new OrderStep(step, at, detail)).ToList();
+        // Kept in flow order: events of different topics can arrive in another order than they happened.
+        var history = History.ToList();
+        var rank = Topics.Rank(step);
+        var position = history.FindLastIndex(h => Topics.Rank(h.Step) <= rank) + 1;
+        history.Insert(position, new OrderStep(step, at, detail));
         var reason = step == Topics.OrderCancelled ? detail : Reason;
         return this with { History = history, Status = StatusOf(history), Reason = reason };
     }

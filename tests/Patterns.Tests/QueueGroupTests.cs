@@ -13,6 +13,12 @@ public sealed class QueueGroupTests
     public async Task Each_event_is_handled_by_exactly_one_of_two_instances()
     {
         await using var cluster = new Cluster("local");
+        await EachEventIsHandledByOneInstanceAsync(cluster);
+    }
+
+    /// <summary>Also run on every real broker (PubSubPatternsOnBrokers).</summary>
+    internal static async Task EachEventIsHandledByOneInstanceAsync(Cluster cluster)
+    {
         var a = await cluster.StartPatternsAsync("a");
         var b = await cluster.StartPatternsAsync("b");
 

@@ -16,6 +16,12 @@ public sealed class ReplyToTests
     public async Task Concurrent_requests_each_get_the_reply_matching_their_correlation_id_from_whichever_instance_received_it()
     {
         await using var cluster = new Cluster("local");
+        await RepliesMatchTheirRequestsAsync(cluster);
+    }
+
+    /// <summary>Also run on every real broker (PubSubPatternsOnBrokers).</summary>
+    internal static async Task RepliesMatchTheirRequestsAsync(Cluster cluster)
+    {
         var instances = new[] { await cluster.StartPatternsAsync("a"), await cluster.StartPatternsAsync("b") };
 
         var requests = Enumerable.Range(1, 30).Select(i => (Sku: Prices.Keys.ElementAt(i % 3), Quantity: i, Via: instances[i % 2])).ToList();

@@ -43,6 +43,29 @@ public class OrderTests
     }
 
     [Fact]
+    public void The_history_is_in_flow_order_whatever_order_the_events_arrive_in()
+    {
+        var order = Order.Place(Details, At).With(Topics.StockReleased, At, "r")!.With(Topics.PaymentRefunded, At, "r")!.With(Topics.StockReserved, At)!;
+        order.History.Select(h => h.Step).Should().Equal(Topics.OrderPlaced, Topics.StockReserved, Topics.PaymentRefunded, Topics.StockReleased);
+    }
+
+    [Fact]
+    public void A_failed_shipment_is_compensated_only_once_both_refund_and_release_are_known()
+    {
+        var failed = Order.Place(Details, At).With(Topics.PaymentCharged, At)!.With(Topics.ShipmentFailed, At, "r")!;
+        failed.With(Topics.StockReleased, At, "r")!.IsCompensated.Should().BeFalse();
+        failed.With(Topics.StockReleased, At, "r")!.With(Topics.PaymentRefunded, At, "r")!.IsCompensated.Should().BeTrue();
+    }
+
+    [Fact]
+    public void A_release_that_arrives_before_the_decline_that_caused_it_does_not_yet_compensate()
+    {
+        var released = Order.Place(Details, At).With(Topics.StockReserved, At)!.With(Topics.StockReleased, At, "r")!;
+        released.IsCompensated.Should().BeFalse();
+        released.With(Topics.PaymentDeclined, At, "r")!.IsCompensated.Should().BeTrue();
+    }
+
+    [Fact]
     public void A_terminal_order_takes_no_more_steps()
     {
         var completed = Order.Place(Details, At).With(Topics.OrderCompleted, At)!;

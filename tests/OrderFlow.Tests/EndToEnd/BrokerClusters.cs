@@ -2,32 +2,26 @@ using DevSidecar.Tests.Brokers;
 
 namespace OrderFlow.Tests.EndToEnd;
 
-/// <summary>
-/// The order flow on a real broker: the cluster starts the broker on a free port and loads a copy of the repository's
-/// component folder for it (components/redis, …) pointed at that port, so the files users run are the files tested.
-/// </summary>
-public abstract class RedisCluster : OrderFlowCluster
+/// <summary>The order flow on a real broker, started for the cluster, with the repository's folder for it.</summary>
+public abstract class BrokerCluster(string broker) : OrderFlowCluster
 {
-    private RedisServerProcess? _redis;
+    private BrokerComponents? _components;
 
     protected override async Task<string> BrokerComponentsAsync(string workDir)
     {
-        _redis = await RedisServerProcess.StartAsync();
-        return CopyComponents("redis", workDir, new Dictionary<string, string> { ["localhost:6379"] = _redis.HostPort });
+        _components = await BrokerComponents.StartAsync(broker, workDir);
+        return _components.Folder;
     }
 
     protected override async ValueTask StopBrokerAsync()
     {
-        if (_redis is not null) await _redis.DisposeAsync();
+        if (_components is not null) await _components.DisposeAsync();
     }
 }
 
-public sealed class RedisChoreographyCluster : RedisCluster
-{
-    public override string Style => "choreography";
-}
-
-public sealed class RedisOrchestrationCluster : RedisCluster
-{
-    public override string Style => "orchestration";
-}
+public sealed class RedisChoreographyCluster() : BrokerCluster("redis") { public override string Style => "choreography"; }
+public sealed class RedisOrchestrationCluster() : BrokerCluster("redis") { public override string Style => "orchestration"; }
+public sealed class JetStreamChoreographyCluster() : BrokerCluster("jetstream") { public override string Style => "choreography"; }
+public sealed class JetStreamOrchestrationCluster() : BrokerCluster("jetstream") { public override string Style => "orchestration"; }
+public sealed class RabbitMqChoreographyCluster() : BrokerCluster("rabbitmq") { public override string Style => "choreography"; }
+public sealed class RabbitMqOrchestrationCluster() : BrokerCluster("rabbitmq") { public override string Style => "orchestration"; }

@@ -31,6 +31,9 @@ public sealed class FlowClient(OrderFlowCluster cluster)
         return sku;
     }
 
+    public async Task<Reservation> ReservationAsync(string orderId) =>
+        (await _inventory.GetFromJsonAsync<Reservation>($"reservations/{orderId}", Json))!;
+
     public async Task<StockLevel> StockOfAsync(string sku) => (await _inventory.GetFromJsonAsync<StockLevel>($"stock/{sku}", Json))!;
 
     public async Task<string> PlaceAsync(string customer, string sku, int quantity, decimal amount, string country)

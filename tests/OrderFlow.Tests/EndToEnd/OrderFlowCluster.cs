@@ -144,19 +144,6 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     public HttpClient SidecarOf(string appId) =>
         new() { BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/") };
 
-    /// <summary>A copy of a repository component folder with its broker address (and file paths) replaced, in the work dir.</summary>
-    protected static string CopyComponents(string folder, string workDir, IReadOnlyDictionary<string, string> replacements)
-    {
-        var copy = Directory.CreateDirectory(Path.Combine(workDir, "components-" + folder)).FullName;
-        foreach (var file in Directory.EnumerateFiles(RepoPath("components", folder), "*.yaml"))
-        {
-            var text = File.ReadAllText(file);
-            foreach (var (from, to) in replacements) text = text.Replace(from, to, StringComparison.Ordinal);
-            File.WriteAllText(Path.Combine(copy, Path.GetFileName(file)), text);
-        }
-        return copy;
-    }
-
     public static string RepoPath(params string[] parts)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

@@ -98,6 +98,10 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0));
         var ledger = await _flow.LedgerAsync(customer);
         ledger.Select(e => (e.Kind, e.Amount)).Should().Equal((LedgerEntryKind.Charge, 80m), (LedgerEntryKind.Refund, -80m));
+        // Reverse order as it happened at the services, not as orders heard of it: the refund, then the release.
+        var reservation = await _flow.ReservationAsync(orderId);
+        reservation.Status.Should().Be(ReservationStatus.Released);
+        reservation.ReleasedAt.Should().BeOnOrAfter(ledger.Single(e => e.Kind == LedgerEntryKind.Refund).At);
         (await _flow.ShipmentAsync(orderId))!.Status.Should().Be(ShipmentStatus.Failed);
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCancelled);
     }
@@ -180,3 +184,19 @@ public sealed class RedisChoreographyOrderFlowTests(RedisChoreographyCluster clu
 [RequiresBroker("redis-server")]
 public sealed class RedisOrchestrationOrderFlowTests(RedisOrchestrationCluster cluster)
     : OrderFlowScenarios(cluster), IClassFixture<RedisOrchestrationCluster>;
+
+[RequiresBroker("nats-server")]
+public sealed class JetStreamChoreographyOrderFlowTests(JetStreamChoreographyCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<JetStreamChoreographyCluster>;
+
+[RequiresBroker("nats-server")]
+public sealed class JetStreamOrchestrationOrderFlowTests(JetStreamOrchestrationCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<JetStreamOrchestrationCluster>;
+
+[RequiresBroker("rabbitmq-server")]
+public sealed class RabbitMqChoreographyOrderFlowTests(RabbitMqChoreographyCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<RabbitMqChoreographyCluster>;
+
+[RequiresBroker("rabbitmq-server")]
+public sealed class RabbitMqOrchestrationOrderFlowTests(RabbitMqOrchestrationCluster cluster)
+    : OrderFlowScenarios(cluster), IClassFixture<RabbitMqOrchestrationCluster>;

@@ -89,7 +89,7 @@ public sealed class Cluster(params string[] componentFolders) : IAsyncDisposable
         {
             AppId = appId,
             AppPort = appPort,
-            ResourcesPaths = [.. componentFolders.Select(f => RepoPath("components", f))],
+            ResourcesPaths = [.. componentFolders.Select(f => Path.IsPathRooted(f) ? f : RepoPath("components", f))],
             RegistryDirectory = Path.Combine(_workDir, "registry"),
             InMemoryScope = _scope,
             DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
