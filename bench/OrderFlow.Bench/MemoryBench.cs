@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace OrderFlow.Bench;
+
+public sealed record MemoryResult(
+    string Command, double IdleRssMb, double LoadPeakRssMb, double LoadEndRssMb, double AfterLoadRssMb,
+    int LoadRate, LatencyStats LoadLatency, string? Skipped,
+    Dictionary<string, double>? IdleBreakdownMb = null, Dictionary<string, double>? LoadBreakdownMb = null, List<string>? TopMappings = null);
+
+/// <summary>
+/// Resident memory of one dev sidecar in its own process (the runner's `run --app-id echo --app-port …`, no app command),
+/// idle and under the invocation load of section 1 routed through it (caller sidecar in the bench → it → the echo app).
+/// </summary>
+public static class MemoryBench
+{
+    public static async Task<MemoryResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    {
+        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevSidecar", "bin", c, "net10.0", "DevSidecar.dll")).FirstOrDefault(File.Exists);
+        if (dll is null)
+            return new MemoryResult("", 0, 0, 0, 0, 0, LatencyStats.Of([]), "tools/DevSidecar/bin/Release/net10.0/DevSidecar.dll not built");
+
+        await using var target = await EchoTarget.StartAppAsync();
+        var registry = Path.Combine(workDir, "registry-memory");
+        var resources = Directory.CreateDirectory(Path.Combine(workDir, "memory-resources")).FullName; // no components: a bare sidecar
+        var httpPort = Hosting.FreePort();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { dll, "run", "--app-id", "echo", "--app-port", target.AppPort.ToString(), "--dapr-http-port", httpPort.ToString(), "--resources-path", resources, "--log-level", "warn" })
+            psi.ArgumentList.Add(a);
+        psi.Environment["DEVSIDECAR_REGISTRY"] = registry;
+        var command = "dotnet " + string.Join(" ", psi.ArgumentList.Select(a => a == dll ? Path.GetRelativePath(Hosting.RepoPath(), dll) : a));
+        Console.Error.WriteLine($"[memory] {command}");
+        using var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine($"[memory] sidecar: {e.Data}"); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var probe = new HttpClient();
+            var sw = Stopwatch.StartNew();
+            while (true)
+            {
+                if (process.HasExited) throw new InvalidOperationException($"the sidecar exited with {process.ExitCode}");
+                try
+                {
+                    if ((await probe.GetAsync($"http://127.0.0.1:{httpPort}/v1.0/healthz")).IsSuccessStatusCode) break;
+                }
+                catch (HttpRequestException) { }
+                if (sw.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException("the sidecar was not ready within 60 s");
+                await Task.Delay(200);
+            }
+            await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 2 : 5)); // settle
+            var idle = RssMb(process.Id);
+            var idleBreakdown = Breakdown(process.Id);
+
+            var callerPort = await target.StartSidecarsAsync(registry, logs, echoSidecarInProcess: false);
+            using var client = Hosting.LoadClient(16);
+            var call = EchoTarget.EchoCall(client, $"http://127.0.0.1:{callerPort}/v1.0/invoke/echo/method/echo");
+            await Load.FixedRateAsync(call, 1000, o.Warmup);
+            double peak = 0;
+            using var sampling = new CancellationTokenSource();
+            var sampler = Task.Run(async () =>
+            {
+                while (!sampling.IsCancellationRequested)
+                {
+                    peak = Math.Max(peak, RssMb(process.Id));
+                    try { await Task.Delay(250, sampling.Token); } catch (OperationCanceledException) { }
+                }
+            });
+            Console.Error.WriteLine($"[memory] {o.MemoryLoadSeconds.TotalSeconds} s at 1000/s through it");
+            var run = await Load.FixedRateAsync(call, 1000, o.MemoryLoadSeconds);
+            var end = RssMb(process.Id);
+            var loadBreakdown = Breakdown(process.Id);
+            var top = TopMappings(process.Id, 10);
+            await sampling.CancelAsync();
+            await sampler;
+            await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 1 : 3));
+            var after = RssMb(process.Id);
+            return new MemoryResult(command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
+                idleBreakdown, loadBreakdown, top);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+    }
+
+    /// <summary>Where the resident memory is: anonymous (GC heap, JIT code, runtime) vs file-backed (mapped assemblies, native libraries).</summary>
+    public static Dictionary<string, double> Breakdown(int pid)
+    {
+        var result = new Dictionary<string, double>();
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            var parts = line.Split(new[] { ' ', '\t', ':' }, StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length >= 2 && parts[0] is "VmRSS" or "RssAnon" or "RssFile" or "RssShmem" or "VmHWM" or "Threads")
+                result[parts[0]] = parts[0] == "Threads" ? double.Parse(parts[1]) : Math.Round(long.Parse(parts[1]) / 1024.0, 1);
+        }
+        return result;
+    }
+
+    /// <summary>The largest resident mappings by file (anonymous ones together), from /proc/pid/smaps.</summary>
+    public static List<string> TopMappings(int pid, int count)
+    {
+        var byName = new Dictionary<string, long>();
+        string current = "[anon]";
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/smaps"))
+            {
+                if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && line.Contains('-'))
+                {
+                    var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+                    current = fields.Length >= 6 ? Path.GetFileName(fields[5].Trim()) is { Length: > 0 } f ? f : fields[5].Trim() : "[anon]";
+                }
+                else if (line.StartsWith("Rss:", StringComparison.Ordinal))
+                {
+                    var kb = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+                    byName[current] = byName.GetValueOrDefault(current) + kb;
+                }
+            }
+        }
+        catch (IOException) { }
+        return [.. byName.OrderByDescending(kv => kv.Value).Take(count).Select(kv => $"{kv.Key}: {kv.Value / 1024.0:0.0} MB")];
+    }
+
+    /// <summary>VmRSS of a process, in MB.</summary>
+    public static double RssMb(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return line is null ? double.NaN : Math.Round(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0, 1);
+    }
+}

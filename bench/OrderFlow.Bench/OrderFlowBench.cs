@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using DevSidecar.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using OrderFlow.Contracts;
+using OrderFlow.Orders;
+
+namespace OrderFlow.Bench;
+
+public sealed record FlowRun(
+    string Store, string Style, string? Skipped, int Orders, int Completed, int Cancelled, int NotTerminal,
+    double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError, ProfileResult? Profile = null);
+
+public sealed record OrderFlowResult(int Concurrency, List<FlowRun> Runs, Dictionary<string, double> OrchestrationOverChoreography);
+
+/// <summary>
+/// The order flow end to end: every app of the style with its own dev sidecar in this process, N orders placed through
+/// the orders sidecar with bounded concurrency, then polled until every order is terminal. Figures come from the orders'
+/// own history timestamps: orders/s = N / (last terminal step − first placed step); latency = placed → terminal.
+/// </summary>
+public static class OrderFlowBench
+{
+    private const int Concurrency = 32;
+    private const int Skus = 20;
+
+    public static async Task<OrderFlowResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    {
+        var runs = new List<FlowRun>();
+        var stores = new List<BrokerFolder>();
+        foreach (var folder in BrokerFolder.Discover().Where(f => f.Name is "local" or "redis"))
+        {
+            if (folder.Unsupported(withState: true) is { } reason)
+            {
+                Console.Error.WriteLine($"[orderflow] {folder.Name}: skipped, {reason}");
+                runs.Add(new FlowRun(folder.Name, "both", reason, 0, 0, 0, 0, 0, null, 0, 0, null));
+            }
+            else stores.Add(folder);
+        }
+        foreach (var store in stores)
+        {
+            foreach (var style in new[] { "choreography", "orchestration" })
+            {
+                try
+                {
+                    runs.Add(await RunOneAsync(store, style, o, logs, workDir));
+                }
+                catch (Exception e)
+                {
+                    Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: failed, {e.GetType().Name}: {e.Message}");
+                    runs.Add(new FlowRun(store.Name, style, $"failed: {e.Message}", o.Orders, 0, 0, 0, 0, null, 0, 0, null));
+                }
+            }
+        }
+        var ratios = new Dictionary<string, double>();
+        foreach (var g in runs.Where(r => r.Skipped is null).GroupBy(r => r.Store))
+        {
+            var choreo = g.FirstOrDefault(r => r.Style == "choreography");
+            var orch = g.FirstOrDefault(r => r.Style == "orchestration");
+            if (choreo is { OrdersPerSecond: > 0 } && orch is not null) ratios[g.Key] = Math.Round(orch.OrdersPerSecond / choreo.OrdersPerSecond, 3);
+        }
+        return new OrderFlowResult(Concurrency, runs, ratios);
+    }
+
+    private static async Task<FlowRun> RunOneAsync(BrokerFolder store, string style, BenchOptions o, ILoggerFactory logs, string workDir)
+    {
+        Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: starting the cluster");
+        await using var server = await BrokerFolder.Server.StartAsync(store.PubSubType, workDir);
+        var resources = store.Name == "local" ? store.Folder : store.Materialize(Path.Combine(workDir, $"flow-{store.Name}-{style}"), server?.Port, withState: true);
+        await using var cluster = await Cluster.StartAsync(style, [resources, Hosting.RepoPath("components", style), Hosting.RepoPath("components", "monitor")], logs, workDir);
+
+        using var orders = cluster.Invoke(AppIds.Orders, Concurrency);
+        using var inventory = cluster.Invoke(AppIds.Inventory, 4);
+        var skus = new List<string>();
+        for (var i = 0; i < Skus; i++)
+        {
+            var sku = $"bench-{i}-{Guid.NewGuid().ToString("N")[..6]}";
+            (await inventory.PutAsJsonAsync($"stock/{sku}", new { available = 10_000_000 })).EnsureSuccessStatusCode();
+            skus.Add(sku);
+        }
+
+        // A few orders first, so the JIT and the connections are warm.
+        await PlaceAllAsync(orders, skus, o.Quick ? 10 : 30, "warm");
+        await WaitTerminalAsync(orders, o.Quick ? 10 : 30, TimeSpan.FromSeconds(60), known: null);
+
+        Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: placing {o.Orders} orders, {Concurrency} at a time");
+        var profile = new Profile();
+        var placing = Stopwatch.StartNew();
+        // A time box per run keeps the whole bench under ten minutes: orders not placed or not terminal by then are reported as such.
+        var budget = TimeSpan.FromSeconds(o.Quick ? 45 : 100);
+        using var placeDeadline = new CancellationTokenSource(budget);
+        var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench", placeDeadline.Token);
+        var placeSeconds = placing.Elapsed.TotalSeconds;
+        var remaining = budget - placing.Elapsed;
+        var views = await WaitTerminalAsync(orders, ids.Count, remaining > TimeSpan.FromSeconds(15) ? remaining : TimeSpan.FromSeconds(15), ids.ToHashSet());
+        var profiled = profile.Stop(Math.Max(1, ids.Count));
+
+        var mine = views.Where(v => ids.Contains(v.OrderId)).ToList();
+        var terminal = mine.Where(v => v.Status is OrderStatus.Completed or OrderStatus.Cancelled).ToList();
+        var firstPlaced = mine.Min(v => v.History[0].At);
+        var lastTerminal = terminal.Count > 0 ? terminal.Max(v => v.History[^1].At) : firstPlaced;
+        var span = (lastTerminal - firstPlaced).TotalSeconds;
+        var latency = LatencyStats.Of(terminal.Select(v => (v.History[^1].At - v.History[0].At).TotalMilliseconds), errors);
+        var run = new FlowRun(store.Name, style, null, o.Orders, terminal.Count(v => v.Status == OrderStatus.Completed),
+            terminal.Count(v => v.Status == OrderStatus.Cancelled), o.Orders - terminal.Count,
+            span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError, profiled);
+        Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: {run.OrdersPerSecond} orders/s, p50 {latency.P50} ms, p99 {latency.P99} ms, {run.NotTerminal} not terminal; {profiled.CpuMsPerUnit} CPU ms and {profiled.AllocatedKbPerUnit} KB allocated per order");
+        return run;
+    }
+
+    private static async Task<(List<string> Ids, int Errors, string? FirstError)> PlaceAllAsync(HttpClient orders, List<string> skus, int count, string prefix,
+        CancellationToken deadline = default)
+    {
+        var ids = new List<string>();
+        var errors = 0;
+        string? firstError = null;
+        var run = Guid.NewGuid().ToString("N")[..6];
+        try
+        {
+        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = deadline }, async (i, ct) =>
+        {
+            try
+            {
+                using var response = await orders.PostAsJsonAsync("orders", new
+                {
+                    customerId = $"{prefix}-{run}-{i}",
+                    items = new[] { new { sku = skus[i % skus.Count], quantity = 1 } },
+                    amount = 10m,
+                    shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
+                }, ct);
+                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json, ct);
+                lock (ids) ids.Add(accepted!.OrderId);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                if (Interlocked.Increment(ref errors) == 1) firstError = e.Message;
+            }
+        });
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            firstError ??= $"time box reached: {ids.Count} of {count} orders placed";
+        }
+        return (ids, errors, firstError);
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Polls the order list once a second until <paramref name="count"/> orders (of <paramref name="known"/>, if given) are terminal.</summary>
+    private static async Task<List<OrdersApi.OrderView>> WaitTerminalAsync(HttpClient orders, int count, TimeSpan timeout, HashSet<string>? known)
+    {
+        var sw = Stopwatch.StartNew();
+        List<OrdersApi.OrderView> views = [];
+        while (sw.Elapsed < timeout)
+        {
+            await Task.Delay(1000);
+            views = (await orders.GetFromJsonAsync<List<OrdersApi.OrderView>>("orders", Json))!;
+            var done = views.Count(v => (known is null || known.Contains(v.OrderId)) && v.Status is OrderStatus.Completed or OrderStatus.Cancelled);
+            if (known is null ? done >= count && views.All(v => v.Status is OrderStatus.Completed or OrderStatus.Cancelled) : done >= count) break;
+        }
+        return views;
+    }
+
+    /// <summary>The apps of one style with their sidecars, as tests/OrderFlow.Tests' OrderFlowCluster hosts them.</summary>
+    private sealed class Cluster : IAsyncDisposable
+    {
+        private readonly List<WebApplication> _apps = [];
+        private readonly Dictionary<string, Sidecar> _sidecars = [];
+
+        private static readonly (string AppId, Func<string[], WebApplication> Build)[] Services =
+        [
+            (AppIds.Orders, OrdersApp.Build),
+            (AppIds.Inventory, Inventory.InventoryApp.Build),
+            (AppIds.Payments, Payments.PaymentsApp.Build),
+            (AppIds.Shipping, Shipping.ShippingApp.Build),
+            (AppIds.Notifications, Notifications.NotificationsApp.Build),
+            (AppIds.Monitor, Monitor.MonitorApp.Build),
+        ];
+
+        public static async Task<Cluster> StartAsync(string style, string[] resources, ILoggerFactory logs, string workDir)
+        {
+            var cluster = new Cluster();
+            var scope = Guid.NewGuid().ToString("N");
+            var registry = Path.Combine(workDir, $"registry-{scope}");
+            var contentRoot = Directory.CreateDirectory(Path.Combine(workDir, "content")).FullName;
+            var apps = style == "orchestration" ? Services.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build)) : Services;
+            foreach (var (appId, build) in apps)
+            {
+                var appPort = Hosting.FreePort();
+                var sidecar = await Sidecar.StartAsync(new SidecarOptions
+                {
+                    AppId = appId,
+                    AppPort = appPort,
+                    ResourcesPaths = resources,
+                    RegistryDirectory = registry,
+                    InMemoryScope = scope,
+                    DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+                }, logs);
+                cluster._sidecars[appId] = sidecar;
+                var app = build([
+                    $"--contentRoot={contentRoot}",
+                    $"--APP_PORT={appPort}",
+                    $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
+                    $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
+                    "--Logging:LogLevel:Default=Error",
+                    "--Logging:Console:LogToStandardErrorThreshold=Trace", // the apps' logs go to stderr; stdout keeps the tables
+                    "--Shipping:DispatchDelay=00:00:00",
+                    "--Payments:DefaultLimit=1000000",
+                    "--Monitor:CheckInterval=00:00:01",
+                    "--Monitor:DefaultDeadline=00:01:00",
+                ]);
+                await app.StartAsync();
+                cluster._apps.Add(app);
+            }
+            await Task.WhenAll(cluster._sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(60));
+            return cluster;
+        }
+
+        public HttpClient Invoke(string appId, int connections)
+        {
+            var client = Hosting.LoadClient(connections);
+            client.BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/v1.0/invoke/{appId}/method/");
+            return client;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            // Sidecars first: they stop delivering and drain in-flight deliveries while the apps still answer.
+            foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
+            foreach (var app in _apps) await app.StopAsync();
+            foreach (var app in _apps) await app.DisposeAsync();
+        }
+    }
+}

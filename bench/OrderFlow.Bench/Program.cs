@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using OrderFlow.Bench;
+
+var options = BenchOptions.Parse(args);
+if (options is null) return 2;
+
+var started = Stopwatch.StartNew();
+var machine = Machine.Describe();
+Console.Error.WriteLine($"[bench] {machine.Cores} cores, {machine.MemoryTotalMb} MB, load average {machine.LoadAverageBefore}; {(options.Quick ? "quick run" : "full run")}; sections {string.Join(",", options.Sections)}");
+var workDir = Directory.CreateTempSubdirectory("orderflow-bench-").FullName;
+using var logs = Hosting.QuietLogs();
+var report = new BenchReport { Machine = machine, Quick = options.Quick, StartedAt = DateTimeOffset.UtcNow };
+try
+{
+    if (options.Runs("invoke"))
+    {
+        report.Invocation = await InvocationBench.RunAsync(options, logs, workDir);
+        Report.PrintInvocation(report.Invocation);
+    }
+    if (options.Runs("pubsub"))
+    {
+        report.PubSub = await PubSubBench.RunAsync(options, logs, workDir);
+        Report.PrintPubSub(report.PubSub);
+    }
+    if (options.Runs("orderflow"))
+    {
+        report.OrderFlow = await OrderFlowBench.RunAsync(options, logs, workDir);
+        Report.PrintOrderFlow(report.OrderFlow);
+    }
+    if (options.Runs("memory"))
+    {
+        report.Memory = await MemoryBench.RunAsync(options, logs, workDir);
+        Report.PrintMemory(report.Memory);
+    }
+}
+finally
+{
+    try { Directory.Delete(workDir, recursive: true); } catch (IOException) { }
+}
+
+machine.LoadAverageAfter = Machine.LoadAverage();
+report.Seconds = Math.Round(started.Elapsed.TotalSeconds, 1);
+report.Goals = Goals.Evaluate(report);
+Report.PrintGoals(report);
+Console.WriteLine($"Machine: {machine.Cores} cores, {machine.MemoryTotalMb} MB; load average before {machine.LoadAverageBefore}, after {machine.LoadAverageAfter}; run took {report.Seconds} s.");
+
+var output = options.Output ?? Hosting.RepoPath("bench", "results", "latest.json");
+Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+await File.WriteAllTextAsync(output, JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)
+{
+    WriteIndented = true,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+}));
+Console.WriteLine($"JSON written to {output}");
+return 0;
+
+namespace OrderFlow.Bench
+{
+    public sealed class BenchOptions
+    {
+        public bool Quick { get; init; }
+        public string[] Sections { get; init; } = ["invoke", "pubsub", "orderflow", "memory"];
+        public string? Output { get; init; }
+        public TimeSpan Warmup => TimeSpan.FromSeconds(Quick ? 1 : 3);
+        public int Rounds => Quick ? 1 : 3;
+        public TimeSpan InvocationSeconds => TimeSpan.FromSeconds(Quick ? 3 : 15);
+        public TimeSpan StreamSeconds => TimeSpan.FromSeconds(Quick ? 2 : 9);
+        public TimeSpan SaturationSeconds => TimeSpan.FromSeconds(Quick ? 2 : 5);
+        public TimeSpan PubSubLatencySeconds => TimeSpan.FromSeconds(Quick ? 2 : 8);
+        public TimeSpan PubSubSaturationSeconds => TimeSpan.FromSeconds(Quick ? 2 : 6);
+        public int Orders => Quick ? 100 : 1000;
+        public TimeSpan MemoryLoadSeconds => TimeSpan.FromSeconds(Quick ? 3 : 15);
+
+        public bool Runs(string section) => Sections.Contains(section);
+
+        public static BenchOptions? Parse(string[] args)
+        {
+            var quick = false;
+            string? output = null;
+            string[]? sections = null;
+            for (var i = 0; i < args.Length; i++)
+            {
+                switch (args[i])
+                {
+                    case "--quick": quick = true; break;
+                    case "--out" when i + 1 < args.Length: output = Path.GetFullPath(args[++i]); break;
+                    case "--only" when i + 1 < args.Length: sections = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
+                    default:
+                        Console.Error.WriteLine("""
+                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory] [--out file.json]
+                              --quick   short runs (about a minute) for trying changes; the README's figures come from a full run
+                              --only    run only these sections
+                              --out     where to write the JSON (default bench/results/latest.json)
+                            """);
+                        return null;
+                }
+            }
+            return new BenchOptions { Quick = quick, Output = output, Sections = sections ?? new BenchOptions().Sections };
+        }
+    }
+
+    public sealed class BenchReport
+    {
+        public DateTimeOffset StartedAt { get; init; }
+        public bool Quick { get; init; }
+        public double Seconds { get; set; }
+        public required Machine Machine { get; init; }
+        public InvocationResult? Invocation { get; set; }
+        public PubSubResult? PubSub { get; set; }
+        public OrderFlowResult? OrderFlow { get; set; }
+        public MemoryResult? Memory { get; set; }
+        public List<GoalResult> Goals { get; set; } = [];
+    }
+
+    public sealed class Machine
+    {
+        public int Cores { get; init; }
+        public long MemoryTotalMb { get; init; }
+        public string Os { get; init; } = "";
+        public string Runtime { get; init; } = "";
+        public string LoadAverageBefore { get; init; } = "";
+        public string LoadAverageAfter { get; set; } = "";
+
+        public static Machine Describe() => new()
+        {
+            Cores = Environment.ProcessorCount,
+            MemoryTotalMb = MemTotalMb(),
+            Os = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+            Runtime = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
+            LoadAverageBefore = LoadAverage(),
+        };
+
+        public static string LoadAverage() =>
+            File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+        private static long MemTotalMb()
+        {
+            if (!File.Exists("/proc/meminfo")) return 0;
+            var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        }
+    }
+}

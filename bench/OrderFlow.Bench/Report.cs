@@ -1,0 +1,123 @@
+using System.Globalization;
+
+namespace OrderFlow.Bench;
+
+public sealed record GoalResult(string Goal, string Measured, bool Met);
+
+public static class Goals
+{
+    public static List<GoalResult> Evaluate(BenchReport r)
+    {
+        var goals = new List<GoalResult>();
+        if (r.Invocation is { } i)
+        {
+            goals.Add(new("sidecar hop adds p50 <= 0.3 ms at 1000/s", $"+{F(i.AddedP50Ms)} ms", i.AddedP50Ms <= 0.3));
+            goals.Add(new("sidecar hop adds p99 <= 1.5 ms at 1000/s", $"+{F(i.AddedP99Ms)} ms", i.AddedP99Ms <= 1.5));
+        }
+        if (r.OrderFlow is { } f && f.Runs.FirstOrDefault(x => x.Store == "local" && x.Style == "choreography" && x.Skipped is null) is { } c)
+            goals.Add(new("choreography on the embedded default >= 300 orders/s", $"{F(c.OrdersPerSecond)} orders/s", c.OrdersPerSecond >= 300));
+        if (r.OrderFlow is { } g && g.Runs.FirstOrDefault(x => x.Store == "local" && x.Style == "orchestration" && x.Skipped is null) is { } o)
+            goals.Add(new("orchestration on the embedded default >= 150 orders/s", $"{F(o.OrdersPerSecond)} orders/s", o.OrdersPerSecond >= 150));
+        if (r.Memory is { Skipped: null } m)
+            goals.Add(new("dev sidecar <= 60 MB under load", $"{F(m.LoadPeakRssMb)} MB peak", m.LoadPeakRssMb <= 60));
+        return goals;
+    }
+
+    public static string F(double v) => double.IsFinite(v) ? v.ToString("0.###", CultureInfo.InvariantCulture) : "-";
+}
+
+/// <summary>Markdown tables on stdout, one per section.</summary>
+public static class Report
+{
+    private static string F(double v) => Goals.F(v);
+
+    private static void Table(string title, string[] header, IEnumerable<string[]> rows)
+    {
+        Console.WriteLine();
+        Console.WriteLine($"## {title}");
+        Console.WriteLine();
+        Console.WriteLine("| " + string.Join(" | ", header) + " |");
+        Console.WriteLine("|" + string.Join("|", header.Select(h => "---")) + "|");
+        foreach (var row in rows) Console.WriteLine("| " + string.Join(" | ", row) + " |");
+    }
+
+    public static void PrintInvocation(InvocationResult r)
+    {
+        Table($"1. Service invocation: {r.PayloadBytes} B POST echo, {r.Rate}/s fixed rate (open loop), {r.Connections} connections, {r.SecondsPerCase} s per path (ms)",
+            ["path", "p50", "p90", "p99", "p99.9", "max", "requests", "errors", "max rps (closed loop)"],
+            [
+                Row(r.Direct, r.DirectMaxRps),
+                Row(r.Sidecars, r.SidecarsMaxRps),
+                ["added by the sidecars", "+" + F(r.AddedP50Ms), "+" + F(r.AddedP90Ms), "+" + F(r.AddedP99Ms), "", "", "", "", ""],
+                ["ratio sidecars / direct", F(r.RatioP50) + "x", "", F(r.RatioP99) + "x", "", "", "", "", F(r.SidecarsMaxRps / r.DirectMaxRps) + "x"],
+            ]);
+        Table($"1b. Streamed response: GET, {r.StreamChunks} chunks flushed one by one with a 1 ms timer gap between them, {r.StreamRate}/s (ms from the scheduled send)",
+            ["path", "first chunk p50", "first chunk p99", "last chunk p50", "last chunk p99", "errors"],
+            [
+                [r.StreamDirect.Name, F(r.StreamDirect.FirstChunk.P50), F(r.StreamDirect.FirstChunk.P99), F(r.StreamDirect.LastChunk.P50), F(r.StreamDirect.LastChunk.P99), r.StreamDirect.LastChunk.Errors.ToString()],
+                [r.StreamSidecars.Name, F(r.StreamSidecars.FirstChunk.P50), F(r.StreamSidecars.FirstChunk.P99), F(r.StreamSidecars.LastChunk.P50), F(r.StreamSidecars.LastChunk.P99), r.StreamSidecars.LastChunk.Errors.ToString()],
+                ["added by the sidecars", "+" + F(r.StreamAddedFirstP50Ms), "", "+" + F(r.StreamAddedLastP50Ms), "", ""],
+            ]);
+        foreach (var c in new[] { r.Direct, r.Sidecars })
+            if (c.FirstError is not null) Console.WriteLine($"First error ({c.Name}): {c.FirstError}");
+    }
+
+    private static string[] Row(InvocationCase c, double maxRps) =>
+        [c.Name, F(c.Latency.P50), F(c.Latency.P90), F(c.Latency.P99), F(c.Latency.P999), F(c.Latency.Max), c.Latency.Count.ToString(), c.Latency.Errors.ToString(), F(maxRps)];
+
+    public static void PrintPubSub(PubSubResult r)
+    {
+        var first = r.Brokers.FirstOrDefault(b => b.Skipped is null);
+        Table($"2. Pub/sub end to end (publish via the sidecar's HTTP API -> handler reached), per broker folder",
+            ["folder", "type", $"latency p50 @{first?.LatencyRate ?? 500}/s", "p90", "p99", "lost", $"throughput ({first?.Publishers ?? 16} publishers), events/s", "p50 at saturation", "p99 at saturation", "note"],
+            r.Brokers.Select(b => b.Skipped is not null
+                ? new[] { b.Folder, b.Type, "", "", "", "", "", "", "", "skipped: " + b.Skipped }
+                : [b.Folder, b.Type, F(b.Latency!.P50), F(b.Latency.P90), F(b.Latency.P99), b.LatencyLost.ToString(), F(b.ThroughputPerSecond),
+                    F(b.SaturationLatency!.P50), F(b.SaturationLatency.P99), $"{b.SaturationDelivered}/{b.SaturationPublished} delivered" + (b.FirstError is null ? "" : "; " + b.FirstError)]));
+    }
+
+    public static void PrintOrderFlow(OrderFlowResult r)
+    {
+        Table($"3. Order flow: orders placed through the orders sidecar ({r.Concurrency} at a time) until terminal; latency placed -> terminal (ms)",
+            ["store", "style", "orders", "completed", "cancelled", "not terminal (or not placed)", "orders/s", "p50", "p99", "note"],
+            r.Runs.Select(x => x.Skipped is not null
+                ? new[] { x.Store, x.Style, "", "", "", "", "", "", "", "skipped: " + x.Skipped }
+                : [x.Store, x.Style, x.Orders.ToString(), x.Completed.ToString(), x.Cancelled.ToString(), x.NotTerminal.ToString(), F(x.OrdersPerSecond),
+                    F(x.Latency!.P50), F(x.Latency.P99), $"placing took {F(x.PlaceSeconds)} s, span {F(x.SpanSeconds)} s" + (x.FirstError is null ? "" : "; first error: " + x.FirstError)]));
+        foreach (var x in r.Runs.Where(x => x.Profile is not null))
+        {
+            var p = x.Profile!;
+            Console.WriteLine();
+            Console.WriteLine($"Profile {x.Store}/{x.Style}: {F(p.CpuMsPerUnit)} CPU ms per order (all apps and sidecars of the process; 2 cores = {F(2000 / p.CpuMsPerUnit)} orders/s if CPU-bound), {F(p.AllocatedKbPerUnit)} KB allocated per order, GCs gen0/1/2 {p.Gen0}/{p.Gen1}/{p.Gen2}. Requests served per order, by route:");
+            foreach (var c in p.Routes.Take(14)) Console.WriteLine($"  {F(c.PerUnit),6} x {c.Route}  (mean {F(c.MeanMs)} ms)");
+        }
+        foreach (var (store, ratio) in r.OrchestrationOverChoreography)
+            Console.WriteLine($"Orchestration / choreography throughput on {store}: {F(ratio)}");
+    }
+
+    public static void PrintMemory(MemoryResult m)
+    {
+        if (m.Skipped is not null)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"## 4. Dev sidecar memory: skipped, {m.Skipped}");
+            return;
+        }
+        Table("4. Resident memory (VmRSS) of one dev sidecar in its own process",
+            ["state", "RSS MB"],
+            [
+                ["idle (ready, no traffic)", F(m.IdleRssMb)],
+                [$"under load: {m.LoadRate}/s invocations through it, peak", F(m.LoadPeakRssMb)],
+                ["under load, at the end", F(m.LoadEndRssMb)],
+                ["after the load", F(m.AfterLoadRssMb)],
+            ]);
+        if (m.LoadBreakdownMb is { } b)
+            Console.WriteLine("Under load: " + string.Join(", ", b.Select(kv => $"{kv.Key} {F(kv.Value)}")) + "; largest mappings: " + string.Join("; ", m.TopMappings ?? []));
+        Console.WriteLine($"Command: {m.Command}; latency through it p50 {F(m.LoadLatency.P50)} ms, p99 {F(m.LoadLatency.P99)} ms, errors {m.LoadLatency.Errors}");
+    }
+
+    public static void PrintGoals(BenchReport r)
+    {
+        Table("Goals", ["goal", "measured", "met"], r.Goals.Select(g => new[] { g.Goal, g.Measured, g.Met ? "yes" : "NO" }));
+    }
+}
