@@ -66,37 +66,64 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         var contentRoot = Directory.CreateDirectory(Path.Combine(_workDir, "content")).FullName;
         foreach (var (appId, build) in Apps)
         {
-            var appPort = FreePort();
-            var sidecar = await Sidecar.StartAsync(new SidecarOptions
+            // The free port is released before the app binds it, so something else (often another sidecar binding
+            // port 0) can take it first: then start this app and its sidecar again on another port.
+            for (var attempt = 1; ; attempt++)
             {
-                AppId = appId,
-                AppPort = appPort,
-                ResourcesPaths = [brokerComponents, RepoPath("components", Style), RepoPath("components", "monitor")],
-                RegistryDirectory = registry,
-                InMemoryScope = scope,
-                DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
-                DeliveryMaxRetries = DeliveryMaxRetries,
-            }, _logs);
-            _sidecars[appId] = sidecar;
-            string[] args =
-            [
-                $"--contentRoot={contentRoot}",
-                $"--APP_PORT={appPort}",
-                $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
-                $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
-                "--Logging:LogLevel:Default=Warning",
-                $"--Shipping:DispatchDelay={DispatchDelay}",
-                "--Shipping:UndeliverableCountries:0=AQ",
-                $"--Payments:DefaultLimit={CreditLimit}",
-                $"--Monitor:CheckInterval={MonitorCheckInterval}",
-                $"--Monitor:DefaultDeadline={MonitorDeadline}",
-                $"--Monitor:Deadlines:payment-charged={DispatchDelay + MonitorDeadline}",
-            ];
-            var app = build(args);
-            await app.StartAsync();
-            _apps[appId] = (app, build, args);
+                try
+                {
+                    await StartAppWithSidecarAsync(appId, build, brokerComponents, scope, registry, contentRoot);
+                    break;
+                }
+                catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
+                {
+                    await _sidecars[appId].StopAsync();
+                }
+            }
         }
         await Task.WhenAll(_sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private async Task StartAppWithSidecarAsync(string appId, Func<string[], WebApplication> build, string brokerComponents,
+        string scope, string registry, string contentRoot)
+    {
+        var appPort = FreePort();
+        var sidecar = await Sidecar.StartAsync(new SidecarOptions
+        {
+            AppId = appId,
+            AppPort = appPort,
+            ResourcesPaths = [brokerComponents, RepoPath("components", Style), RepoPath("components", "monitor")],
+            RegistryDirectory = registry,
+            InMemoryScope = scope,
+            DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+            DeliveryMaxRetries = DeliveryMaxRetries,
+        }, _logs);
+        _sidecars[appId] = sidecar;
+        string[] args =
+        [
+            $"--contentRoot={contentRoot}",
+            $"--APP_PORT={appPort}",
+            $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
+            $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
+            "--Logging:LogLevel:Default=Warning",
+            $"--Shipping:DispatchDelay={DispatchDelay}",
+            "--Shipping:UndeliverableCountries:0=AQ",
+            $"--Payments:DefaultLimit={CreditLimit}",
+            $"--Monitor:CheckInterval={MonitorCheckInterval}",
+            $"--Monitor:DefaultDeadline={MonitorDeadline}",
+            $"--Monitor:Deadlines:payment-charged={DispatchDelay + MonitorDeadline}",
+        ];
+        var app = build(args);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+        _apps[appId] = (app, build, args);
     }
 
     public async Task DisposeAsync()
