@@ -1,9 +1,7 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using DevSidecar.Hosting;
 using DevSidecar.Tests.Conformance.Harness;
-using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Tests.Brokers;
 
@@ -19,7 +17,7 @@ public sealed class MqRun : IAsyncDisposable
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
 
     public string Root { get; }
-    public SidecarLogs Logs { get; } = new();
+    public CapturedLogs Logs { get; } = new();
 
     public MqRun(string pubsubYaml)
     {
@@ -87,36 +85,5 @@ public sealed class MqRun : IAsyncDisposable
         }
         _http.Dispose();
         try { Directory.Delete(Root, recursive: true); } catch { /* best effort */ }
-    }
-}
-
-/// <summary>Log lines of the sidecars of one run (also on the console with CONFORMANCE_LOG set).</summary>
-public sealed class SidecarLogs
-{
-    private readonly ConcurrentQueue<(LogLevel Level, string Text)> _lines = new();
-
-    public SidecarLogs() => Factory = LoggerFactory.Create(b =>
-    {
-        b.SetMinimumLevel(LogLevel.Information).AddProvider(new Provider(this));
-        if (Environment.GetEnvironmentVariable("CONFORMANCE_LOG") is { Length: > 0 }) b.AddSimpleConsole();
-    });
-
-    public ILoggerFactory Factory { get; }
-
-    public bool Any(LogLevel atLeast, string fragment) =>
-        _lines.Any(l => l.Level >= atLeast && l.Text.Contains(fragment, StringComparison.OrdinalIgnoreCase));
-
-    private sealed class Provider(SidecarLogs logs) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => new Logger(logs);
-        public void Dispose() { }
-    }
-
-    private sealed class Logger(SidecarLogs logs) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            logs._lines.Enqueue((logLevel, formatter(state, exception)));
     }
 }
