@@ -72,6 +72,21 @@ public abstract class BrokerServer : IAsyncLifetime
         process.Dispose();
     }
 
+    /// <summary>Waits for a process that was asked to stop; kills it if it has not exited by the deadline.</summary>
+    protected static async Task WaitForExitOrKillAsync(Process process, TimeSpan deadline)
+    {
+        using var timeout = new CancellationTokenSource(deadline);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
     protected bool PortAccepts()
     {
         try

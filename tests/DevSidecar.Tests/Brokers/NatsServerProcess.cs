@@ -16,16 +16,7 @@ public sealed class NatsServerProcess() : BrokerServer("nats-server")
     protected override async Task StopProcessAsync(Process process)
     {
         using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString()])) await kill.WaitForExitAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
+        await WaitForExitOrKillAsync(process, TimeSpan.FromSeconds(10));
     }
 
     /// <summary>Instances of one app id compete (queueGroupName + durableName per app id); a NAK is redelivered after 1 s.</summary>

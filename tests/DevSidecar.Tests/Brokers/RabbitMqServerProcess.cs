@@ -64,16 +64,7 @@ public sealed class RabbitMqServerProcess() : BrokerServer("rabbitmq-server")
             using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
             try { await ctl.WaitForExitAsync(deadline.Token); } catch (OperationCanceledException) { ctl.Kill(entireProcessTree: true); }
         }
-        using var exit = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        try
-        {
-            await process.WaitForExitAsync(exit.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-        }
+        await WaitForExitOrKillAsync(process, TimeSpan.FromSeconds(20));
     }
 
     /// <summary>The shipped folder's settings (durable queue that outlives its consumers, persistent messages,
