@@ -29,7 +29,7 @@ public static class OrderFlowBench
     {
         var runs = new List<FlowRun>();
         var stores = new List<BrokerFolder>();
-        foreach (var folder in BrokerFolder.Discover().Where(f => f.Name is "local" or "redis"))
+        foreach (var folder in BrokerFolder.Discover().Where(f => o.Stores.Contains(f.Name)))
         {
             if (folder.Unsupported(withState: true) is { } reason)
             {
@@ -40,7 +40,7 @@ public static class OrderFlowBench
         }
         foreach (var store in stores)
         {
-            foreach (var style in new[] { "choreography", "orchestration" })
+            foreach (var style in o.Styles)
             {
                 try
                 {

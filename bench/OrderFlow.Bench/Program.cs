@@ -64,6 +64,9 @@ namespace OrderFlow.Bench
         public bool Quick { get; init; }
         public string[] Sections { get; init; } = ["invoke", "pubsub", "orderflow", "memory"];
         public string? Output { get; init; }
+        /// <summary>Order flow only: the component folders and styles to run (default local and redis, both styles).</summary>
+        public string[] Stores { get; init; } = ["local", "redis"];
+        public string[] Styles { get; init; } = ["choreography", "orchestration"];
         public TimeSpan Warmup => TimeSpan.FromSeconds(Quick ? 1 : 3);
         public int Rounds => Quick ? 1 : 3;
         public TimeSpan InvocationSeconds => TimeSpan.FromSeconds(Quick ? 3 : 15);
@@ -80,26 +83,37 @@ namespace OrderFlow.Bench
         {
             var quick = false;
             string? output = null;
-            string[]? sections = null;
+            string[]? sections = null, stores = null, styles = null;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
                 {
                     case "--quick": quick = true; break;
                     case "--out" when i + 1 < args.Length: output = Path.GetFullPath(args[++i]); break;
-                    case "--only" when i + 1 < args.Length: sections = args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
+                    case "--only" when i + 1 < args.Length: sections = List(args[++i]); break;
+                    case "--stores" when i + 1 < args.Length: stores = List(args[++i]); break;
+                    case "--styles" when i + 1 < args.Length: styles = List(args[++i]); break;
                     default:
                         Console.Error.WriteLine("""
-                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory] [--out file.json]
+                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory] [--stores local,redis] [--styles choreography,orchestration] [--out file.json]
                               --quick   short runs (about a minute) for trying changes; the README's figures come from a full run
                               --only    run only these sections
+                              --stores  order flow: only these component folders (default local,redis)
+                              --styles  order flow: only these styles (default choreography,orchestration)
                               --out     where to write the JSON (default bench/results/latest.json)
                             """);
                         return null;
                 }
             }
-            return new BenchOptions { Quick = quick, Output = output, Sections = sections ?? new BenchOptions().Sections };
+            var defaults = new BenchOptions();
+            return new BenchOptions
+            {
+                Quick = quick, Output = output, Sections = sections ?? defaults.Sections,
+                Stores = stores ?? defaults.Stores, Styles = styles ?? defaults.Styles,
+            };
         }
+
+        private static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
     public sealed class BenchReport
