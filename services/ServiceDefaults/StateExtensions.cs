@@ -30,7 +30,7 @@ public static class StateExtensions
 
     // An index is a list of ids (state stores cannot list keys), spread over shards: one list under one key would make
     // every concurrent writer conflict on it, and under load they would retry without end.
-    private const int IndexShards = 16;
+    public const int IndexShards = 16;
 
     /// <summary>Adds <paramref name="id"/> to the index <paramref name="indexKey"/>.</summary>
     public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
@@ -53,7 +53,7 @@ public static class StateExtensions
     public static async Task<IReadOnlyList<string>> ReadIndexAsync(this DaprClient dapr, string indexKey, CancellationToken cancellationToken = default)
     {
         var shards = await Task.WhenAll(Enumerable.Range(0, IndexShards).Select(shard =>
-            dapr.GetStateAsync<List<string>?>(Components.StateStore, $"{indexKey}-{shard}", cancellationToken: cancellationToken)));
+            dapr.GetStateAsync<List<string>?>(Components.StateStore, IndexShardKey(indexKey, shard), cancellationToken: cancellationToken)));
         return shards.Where(ids => ids is not null).SelectMany(ids => ids!).ToList();
     }
 
@@ -62,6 +62,9 @@ public static class StateExtensions
     {
         var hash = 2166136261u; // FNV-1a
         foreach (var c in id) hash = (hash ^ c) * 16777619u;
-        return $"{indexKey}-{hash % IndexShards}";
+        return IndexShardKey(indexKey, (int)(hash % IndexShards));
     }
+
+    /// <summary>The state key of one shard of an index.</summary>
+    public static string IndexShardKey(string indexKey, int shard) => $"{indexKey}-{shard}";
 }

@@ -16,9 +16,16 @@ public sealed record LastGoodEvent(string Topic, JsonElement Data);
 public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowStep> Steps, LastGoodEvent Last,
     DateTimeOffset? StalledAt, int Redrives)
 {
+    // Derived, so not stored with the flow.
+    [JsonIgnore]
     public FlowStep LastStep => Steps.Where(s => s.Step == Last.Topic).Last();
 
+    [JsonIgnore]
     public IReadOnlyList<string> Expected => FlowRules.Next(Last.Topic);
+
+    /// <summary>Not ended yet: in progress or stalled.</summary>
+    [JsonIgnore]
+    public bool IsOpen => Status is FlowStatus.InProgress or FlowStatus.Stalled;
 
     /// <summary>The flow with this event recorded; null if the step was seen before (events arrive at least once).</summary>
     public Flow? With(FlowStep step, JsonElement data)

@@ -11,12 +11,17 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
 {
     private const string IndexKey = "flows-index";
 
+    /// <summary>The flows still in progress or stalled: what the stall detector checks, so its work does not grow with history.</summary>
+    public const string OpenIndexKey = "flows-open";
+
     private static string Key(string orderId) => $"flow-{orderId}";
 
     public Task<Flow?> GetAsync(string orderId, CancellationToken ct) =>
         dapr.GetStateAsync<Flow?>(Components.StateStore, Key(orderId), cancellationToken: ct);
 
     public Task<IReadOnlyList<Flow>> ListAsync(CancellationToken ct) => dapr.ReadIndexedAsync<Flow>(IndexKey, Key, ct);
+
+    public Task<IReadOnlyList<Flow>> ListOpenAsync(CancellationToken ct) => dapr.ReadIndexedAsync<Flow>(OpenIndexKey, Key, ct);
 
     /// <summary>Records a flow event; events without an order id are not flow events and are ignored.</summary>
     public async Task RecordAsync(string topic, JsonElement data, string? app, string? traceId, CancellationToken ct)
@@ -27,8 +32,18 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
             return;
         }
         var step = new FlowStep(topic, clock.GetUtcNow(), app, traceId);
-        await dapr.UpdateStateAsync<Flow>(Key(orderId), current => current is null ? Flow.Start(orderId, step, data) : current.With(step, data), ct);
-        await dapr.AddToIndexAsync(IndexKey, orderId, ct);
+        bool started = false, repeated = false, ended = false;
+        var flow = await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        {
+            var next = current is null ? Flow.Start(orderId, step, data) : current.With(step, data);
+            (started, repeated, ended) = (current is null, next is null, current is { IsOpen: true } && next is { IsOpen: false });
+            return next;
+        }, ct);
+        // The indexes change only when a flow starts and when it ends, not on every event. A redelivered event (the step
+        // is known already) sets them again, which repairs a crash between writing the flow and its indexes.
+        if (started || repeated) await dapr.AddToIndexAsync(IndexKey, orderId, ct);
+        if (flow!.IsOpen && (started || repeated)) await dapr.AddToIndexAsync(OpenIndexKey, orderId, ct);
+        else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
     }
 
     /// <summary>When the flow's next step is overdue.</summary>

@@ -26,7 +26,7 @@ public sealed class StallDetector(DaprClient dapr, FlowBook flows, IOptions<Moni
 
     private async Task CheckAsync(CancellationToken ct)
     {
-        var overdue = (await flows.ListAsync(ct)).Where(f => f.Status == FlowStatus.InProgress && DateTimeOffset.UtcNow > flows.DueAt(f));
+        var overdue = (await flows.ListOpenAsync(ct)).Where(f => f.Status == FlowStatus.InProgress && DateTimeOffset.UtcNow > flows.DueAt(f));
         // In parallel: with many overdue orders, one by one would report the last ones late.
         await Parallel.ForEachAsync(overdue, new ParallelOptions { MaxDegreeOfParallelism = 16, CancellationToken = ct }, async (flow, token) =>
         {
