@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -115,7 +117,7 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
 
     private static HttpRequestMessage CreateRequest(HttpContext context, Uri uri)
     {
-        var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), uri);
+        var request = new HttpRequestMessage(HttpMethod.Parse(context.Request.Method), uri);
         if (HasBody(context))
         {
             request.Content = new StreamContent(context.Request.Body);
@@ -134,9 +136,13 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     }
 
     /// <summary>Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1).</summary>
-    private static HashSet<string> ConnectionListed(StringValues connection) =>
-        connection.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
-            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+    private static IReadOnlySet<string> ConnectionListed(IEnumerable<string?> connection) =>
+        connection.Any(v => !string.IsNullOrEmpty(v))
+            ? connection.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                .ToHashSet(StringComparer.OrdinalIgnoreCase)
+            : NoneListed;
+
+    private static readonly IReadOnlySet<string> NoneListed = new HashSet<string>();
 
     private static bool HasBody(HttpContext context) =>
         context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0;
@@ -154,7 +160,7 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     {
         using var response = await SidecarClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
         context.Response.StatusCode = (int)response.StatusCode;
-        var listedInConnection = response.Headers.Connection.ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var listedInConnection = ConnectionListed(response.Headers.Connection);
         foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
         {
             if ((HopByHop.Contains(name) || listedInConnection.Contains(name)) && !name.Equals("content-length", StringComparison.OrdinalIgnoreCase)) continue;
@@ -163,12 +169,19 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         // Kestrel must not buffer: every chunk the app writes goes out at once.
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);
-        var buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024); // pooled: a fresh buffer per call was most of what a hop allocated
+        try
         {
-            await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
-            await context.Response.Body.FlushAsync(context.RequestAborted);
+            int read;
+            while ((read = await body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                await context.Response.Body.WriteAsync(buffer.AsMemory(0, read), context.RequestAborted);
+                await context.Response.Body.FlushAsync(context.RequestAborted);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }
@@ -176,6 +189,10 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
 public static class TraceContext
 {
     /// <summary>A new W3C traceparent, sampled.</summary>
-    public static string NewTraceParent() =>
-        $"00-{Convert.ToHexStringLower(Guid.NewGuid().ToByteArray())}-{Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 8))}-01";
+    public static string NewTraceParent()
+    {
+        Span<byte> ids = stackalloc byte[24]; // a 16-byte trace id, then an 8-byte parent id
+        RandomNumberGenerator.Fill(ids);
+        return $"00-{Convert.ToHexStringLower(ids[..16])}-{Convert.ToHexStringLower(ids[16..])}-01";
+    }
 }
