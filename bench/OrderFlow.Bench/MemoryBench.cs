@@ -4,31 +4,55 @@ using Microsoft.Extensions.Logging;
 namespace OrderFlow.Bench;
 
 public sealed record MemoryResult(
-    string Command, double IdleRssMb, double LoadPeakRssMb, double LoadEndRssMb, double AfterLoadRssMb,
+    string Build, string Command, double IdleRssMb, double LoadPeakRssMb, double LoadEndRssMb, double AfterLoadRssMb,
     int LoadRate, LatencyStats LoadLatency, string? Skipped,
     Dictionary<string, double>? IdleBreakdownMb = null, Dictionary<string, double>? LoadBreakdownMb = null, List<string>? TopMappings = null);
 
 /// <summary>
 /// Resident memory of one dev sidecar in its own process (the runner's `run --app-id echo --app-port …`, no app command),
-/// idle and under the invocation load of section 1 routed through it (caller sidecar in the bench → it → the echo app).
+/// idle and under the invocation load of section 1 routed through it (caller sidecar in the bench → it → the echo app);
+/// for the JIT build (`dotnet DevSidecar.dll`, what `dotnet run` starts) and for the native AOT build, if published.
 /// </summary>
 public static class MemoryBench
 {
-    public static async Task<MemoryResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
-    {
-        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevSidecar", "bin", c, "net10.0", "DevSidecar.dll")).FirstOrDefault(File.Exists);
-        if (dll is null)
-            return new MemoryResult("", 0, 0, 0, 0, 0, LatencyStats.Of([]), "tools/DevSidecar/bin/Release/net10.0/DevSidecar.dll not built");
+    /// <summary>Where `dotnet publish tools/DevSidecar -c Release -r linux-x64 -p:PublishAot=true` puts the native sidecar.</summary>
+    public const string NativePublishCommand = "dotnet publish tools/DevSidecar -c Release -r linux-x64 -p:PublishAot=true";
 
+    public static async Task<List<MemoryResult>> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    {
+        var results = new List<MemoryResult>();
+        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevSidecar", "bin", c, "net10.0", "DevSidecar.dll")).FirstOrDefault(File.Exists);
+        results.Add(dll is null
+            ? Skipped("jit", "tools/DevSidecar/bin/Release/net10.0/DevSidecar.dll not built")
+            : await MeasureAsync("jit", "dotnet", [dll], o, logs, workDir));
+        var native = Hosting.RepoPath("tools", "DevSidecar", "bin", "Release", "net10.0", "linux-x64", "publish", "DevSidecar");
+        results.Add(!File.Exists(native)
+            ? Skipped("native AOT", $"not published; run `{NativePublishCommand}` first")
+            : File.GetLastWriteTimeUtc(native) < NewestSource()
+                ? Skipped("native AOT", $"older than the sidecar's sources; run `{NativePublishCommand}` again")
+                : await MeasureAsync("native AOT", native, [], o, logs, workDir));
+        return results;
+    }
+
+    private static DateTime NewestSource() =>
+        Directory.EnumerateFiles(Hosting.RepoPath("tools"), "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith("proj", StringComparison.Ordinal) || f.EndsWith(".props", StringComparison.Ordinal))
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
+
+    private static MemoryResult Skipped(string build, string reason) => new(build, "", 0, 0, 0, 0, 0, LatencyStats.Of([]), reason);
+
+    private static async Task<MemoryResult> MeasureAsync(string build, string program, string[] programArgs, BenchOptions o, ILoggerFactory logs, string workDir)
+    {
         await using var target = await EchoTarget.StartAppAsync();
-        var registry = Path.Combine(workDir, "registry-memory");
+        var registry = Path.Combine(workDir, $"registry-memory-{Guid.NewGuid():N}");
         var resources = Directory.CreateDirectory(Path.Combine(workDir, "memory-resources")).FullName; // no components: a bare sidecar
         var httpPort = Hosting.FreePort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { dll, "run", "--app-id", "echo", "--app-port", target.AppPort.ToString(), "--dapr-http-port", httpPort.ToString(), "--resources-path", resources, "--log-level", "warn" })
+        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in programArgs.Concat(["run", "--app-id", "echo", "--app-port", target.AppPort.ToString(), "--dapr-http-port", httpPort.ToString(), "--resources-path", resources, "--log-level", "warn"]))
             psi.ArgumentList.Add(a);
         psi.Environment["DEVSIDECAR_REGISTRY"] = registry;
-        var command = "dotnet " + string.Join(" ", psi.ArgumentList.Select(a => a == dll ? Path.GetRelativePath(Hosting.RepoPath(), dll) : a));
+        var command = string.Join(" ", new[] { program }.Concat(psi.ArgumentList).Select(a => File.Exists(a) ? Path.GetRelativePath(Hosting.RepoPath(), a) : a));
         Console.Error.WriteLine($"[memory] {command}");
         using var process = Process.Start(psi)!;
         process.OutputDataReceived += (_, _) => { };
@@ -77,7 +101,7 @@ public static class MemoryBench
             await sampler;
             await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 1 : 3));
             var after = RssMb(process.Id);
-            return new MemoryResult(command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
+            return new MemoryResult(build, command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
                 idleBreakdown, loadBreakdown, top);
         }
         finally

@@ -125,7 +125,7 @@ namespace OrderFlow.Bench
         public InvocationResult? Invocation { get; set; }
         public PubSubResult? PubSub { get; set; }
         public OrderFlowResult? OrderFlow { get; set; }
-        public MemoryResult? Memory { get; set; }
+        public List<MemoryResult>? Memory { get; set; }
         public List<GoalResult> Goals { get; set; } = [];
     }
 
