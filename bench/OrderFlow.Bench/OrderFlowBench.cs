@@ -13,7 +13,7 @@ public sealed record FlowRun(
     string Store, string Style, string? Skipped, int Orders, int Completed, int Cancelled, int NotTerminal,
     double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError, ProfileResult? Profile = null);
 
-public sealed record OrderFlowResult(int Concurrency, List<FlowRun> Runs, Dictionary<string, double> OrchestrationOverChoreography);
+public sealed record OrderFlowResult(int Concurrency, List<FlowRun> Runs, Dictionary<string, double> OrchestrationOverChoreography, List<CallCost> CallCosts);
 
 /// <summary>
 /// The order flow end to end: every app of the style with its own dev sidecar in this process, N orders placed through
@@ -27,6 +27,7 @@ public static class OrderFlowBench
 
     public static async Task<OrderFlowResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
     {
+        var costs = await CallCostBench.RunAsync(o, logs, workDir);
         var runs = new List<FlowRun>();
         var stores = new List<BrokerFolder>();
         foreach (var folder in BrokerFolder.Discover().Where(f => o.Stores.Contains(f.Name)))
@@ -60,7 +61,7 @@ public static class OrderFlowBench
             var orch = g.FirstOrDefault(r => r.Style == "orchestration");
             if (choreo is { OrdersPerSecond: > 0 } && orch is not null) ratios[g.Key] = Math.Round(orch.OrdersPerSecond / choreo.OrdersPerSecond, 3);
         }
-        return new OrderFlowResult(Concurrency, runs, ratios);
+        return new OrderFlowResult(Concurrency, runs, ratios, costs);
     }
 
     private static async Task<FlowRun> RunOneAsync(BrokerFolder store, string style, BenchOptions o, ILoggerFactory logs, string workDir)

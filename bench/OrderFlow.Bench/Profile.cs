@@ -40,13 +40,13 @@ public sealed class Profile : IDisposable
         _listener.Start();
     }
 
-    public ProfileResult Stop(int units, int top = 25)
+    public ProfileResult Stop(int units)
     {
         _listener.Dispose();
         var cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu0).TotalMilliseconds;
         var routes = _routes.Select(kv => new RouteCost(kv.Key, kv.Value.Count, Math.Round(kv.Value.Count / (double)units, 2),
                 Math.Round(kv.Value.TotalMs / kv.Value.Count, 3), Math.Round(kv.Value.TotalMs, 1)))
-            .OrderByDescending(r => r.Requests).Take(top).ToList();
+            .OrderByDescending(r => r.Requests).ToList();
         return new ProfileResult(Math.Round(cpu / units, 3), Math.Round((GC.GetTotalAllocatedBytes() - _alloc0) / 1024.0 / units, 1),
             GC.CollectionCount(0) - _gc0[0], GC.CollectionCount(1) - _gc0[1], GC.CollectionCount(2) - _gc0[2], routes);
     }

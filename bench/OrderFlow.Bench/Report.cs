@@ -78,6 +78,14 @@ public static class Report
 
     public static void PrintOrderFlow(OrderFlowResult r)
     {
+        Table("3a. CPU and allocations per call, official client -> dev sidecar on loopback (the calls the order flow makes)",
+            ["call", "CPU us, 1 at a time", "CPU us, 16 at a time", "KB allocated"],
+            r.CallCosts.GroupBy(c => c.Call).Select(g => new[]
+            {
+                g.Key, F(g.FirstOrDefault(c => c.Concurrency == 1)?.CpuUsPerCall ?? double.NaN),
+                F(g.FirstOrDefault(c => c.Concurrency == 16)?.CpuUsPerCall ?? double.NaN), F(g.Last().KbPerCall),
+            }));
+
         Table($"3. Order flow: orders placed through the orders sidecar ({r.Concurrency} at a time) until terminal; latency placed -> terminal (ms)",
             ["store", "style", "orders", "completed", "cancelled", "not terminal (or not placed)", "orders/s", "p50", "p99", "note"],
             r.Runs.Select(x => x.Skipped is not null
@@ -90,6 +98,10 @@ public static class Report
             Console.WriteLine();
             Console.WriteLine($"Profile {x.Store}/{x.Style}: {F(p.CpuMsPerUnit)} CPU ms per order (all apps and sidecars of the process; 2 cores = {F(2000 / p.CpuMsPerUnit)} orders/s if CPU-bound), {F(p.AllocatedKbPerUnit)} KB allocated per order, GCs gen0/1/2 {p.Gen0}/{p.Gen1}/{p.Gen2}. Requests served per order, by route:");
             foreach (var c in p.Routes.Take(14)) Console.WriteLine($"  {F(c.PerUnit),6} x {c.Route}  (mean {F(c.MeanMs)} ms)");
+            var explained = CallCostBench.Explain(p, r.CallCosts, concurrency: 16);
+            Console.WriteLine($"  Where the CPU goes, at section 3a's cost per call 16 at a time (a floor: one at a time costs several times more): " +
+                string.Join("; ", explained.Select(e => $"{F(e.Calls)} {e.Kind} = {F(e.CpuMs)} ms")) +
+                $"; together {F(explained.Sum(e => e.CpuMs))} of {F(p.CpuMsPerUnit)} ms. The rest: event deliveries to the apps, the apps' and sidecars' own work, JSON, GC and JIT.");
         }
         foreach (var (store, ratio) in r.OrchestrationOverChoreography)
             Console.WriteLine($"Orchestration / choreography throughput on {store}: {F(ratio)}");
