@@ -12,7 +12,8 @@ namespace OrderFlow.Bench;
 public sealed record BrokerRun(
     string Folder, string Type, string? Skipped,
     int LatencyRate, LatencyStats? Latency, int LatencyLost,
-    int Publishers, int SaturationPublished, int SaturationDelivered, double ThroughputPerSecond, LatencyStats? SaturationLatency, string? FirstError);
+    int Publishers, int SaturationPublished, int SaturationDelivered, double ThroughputPerSecond, LatencyStats? SaturationLatency, string? FirstError,
+    double CpuUsPerEvent = double.NaN);
 
 public sealed record PubSubResult(List<BrokerRun> Brokers);
 
@@ -121,16 +122,19 @@ public static class PubSubBench
             sent.Clear();
             received.Clear();
             Console.Error.WriteLine($"[pubsub] {broker.Name}: saturation, {Publishers} publishers, {o.PubSubSaturationSeconds.TotalSeconds} s");
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var first = Stopwatch.GetTimestamp();
             var saturation = await Load.SaturateAsync(Publish, Publishers, o.PubSubSaturationSeconds);
             var published = sent.Count;
             await WaitForAsync(() => received.Count >= published, TimeSpan.FromSeconds(30));
+            var cpuUs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds * 1000;
             var delivered = sent.Keys.Count(received.ContainsKey);
             var last = received.Values.DefaultIfEmpty(first).Max();
             var throughput = delivered / Load.Ms(first, last) * 1000.0;
             var satLatency = LatencyStats.Of(sent.Where(s => received.ContainsKey(s.Key)).Select(s => Load.Ms(s.Value, received[s.Key])), saturation.Errors);
             return new BrokerRun(broker.Name, broker.PubSubType, null, LatencyRate, latency, lost,
-                Publishers, published, delivered, Math.Round(throughput, 1), satLatency, fixedRun.FirstError);
+                Publishers, published, delivered, Math.Round(throughput, 1), satLatency, fixedRun.FirstError,
+                delivered > 0 ? Math.Round(cpuUs / delivered, 1) : double.NaN);
         }
         finally
         {

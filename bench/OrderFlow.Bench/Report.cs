@@ -69,11 +69,11 @@ public static class Report
     {
         var first = r.Brokers.FirstOrDefault(b => b.Skipped is null);
         Table($"2. Pub/sub end to end (publish via the sidecar's HTTP API -> handler reached), per broker folder",
-            ["folder", "type", $"latency p50 @{first?.LatencyRate ?? 500}/s", "p90", "p99", "lost", $"throughput ({first?.Publishers ?? 16} publishers), events/s", "p50 at saturation", "p99 at saturation", "note"],
+            ["folder", "type", $"latency p50 @{first?.LatencyRate ?? 500}/s", "p90", "p99", "lost", $"throughput ({first?.Publishers ?? 16} publishers), events/s", "p50 at saturation", "p99 at saturation", "CPU us per event (this process; brokers' own excluded)", "note"],
             r.Brokers.Select(b => b.Skipped is not null
-                ? new[] { b.Folder, b.Type, "", "", "", "", "", "", "", "skipped: " + b.Skipped }
+                ? new[] { b.Folder, b.Type, "", "", "", "", "", "", "", "", "skipped: " + b.Skipped }
                 : [b.Folder, b.Type, F(b.Latency!.P50), F(b.Latency.P90), F(b.Latency.P99), b.LatencyLost.ToString(), F(b.ThroughputPerSecond),
-                    F(b.SaturationLatency!.P50), F(b.SaturationLatency.P99), $"{b.SaturationDelivered}/{b.SaturationPublished} delivered" + (b.FirstError is null ? "" : "; " + b.FirstError)]));
+                    F(b.SaturationLatency!.P50), F(b.SaturationLatency.P99), F(b.CpuUsPerEvent), $"{b.SaturationDelivered}/{b.SaturationPublished} delivered" + (b.FirstError is null ? "" : "; " + b.FirstError)]));
     }
 
     public static void PrintOrderFlow(OrderFlowResult r)
