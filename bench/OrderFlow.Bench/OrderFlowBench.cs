@@ -189,34 +189,60 @@ public static class OrderFlowBench
             var apps = style == "orchestration" ? Services.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build)) : Services;
             foreach (var (appId, build) in apps)
             {
-                var appPort = Hosting.FreePort();
-                var sidecar = await Sidecar.StartAsync(new SidecarOptions
+                for (var attempt = 1; ; attempt++)
                 {
-                    AppId = appId,
-                    AppPort = appPort,
-                    ResourcesPaths = resources,
-                    RegistryDirectory = registry,
-                    InMemoryScope = scope,
-                    DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
-                }, logs);
-                cluster._sidecars[appId] = sidecar;
-                var app = build([
-                    $"--contentRoot={contentRoot}",
-                    $"--APP_PORT={appPort}",
-                    $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
-                    $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
-                    "--Logging:LogLevel:Default=Error",
-                    "--Logging:Console:LogToStandardErrorThreshold=Trace", // the apps' logs go to stderr; stdout keeps the tables
-                    "--Shipping:DispatchDelay=00:00:00",
-                    "--Payments:DefaultLimit=1000000",
-                    "--Monitor:CheckInterval=00:00:01",
-                    "--Monitor:DefaultDeadline=00:01:00",
-                ]);
-                await app.StartAsync();
-                cluster._apps.Add(app);
+                    try
+                    {
+                        await cluster.StartAppAsync(appId, build, resources, scope, registry, contentRoot, logs);
+                        break;
+                    }
+                    catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
+                    {
+                        // The free port was taken (by another server binding port 0) before the app bound it: again, on another.
+                    }
+                }
             }
             await Task.WhenAll(cluster._sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(60));
             return cluster;
+        }
+
+        private async Task StartAppAsync(string appId, Func<string[], WebApplication> build, string[] resources, string scope, string registry,
+            string contentRoot, ILoggerFactory logs)
+        {
+            var appPort = Hosting.FreePort();
+            var sidecar = await Sidecar.StartAsync(new SidecarOptions
+            {
+                AppId = appId,
+                AppPort = appPort,
+                ResourcesPaths = resources,
+                RegistryDirectory = registry,
+                InMemoryScope = scope,
+                DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+            }, logs);
+            var app = build([
+                $"--contentRoot={contentRoot}",
+                $"--APP_PORT={appPort}",
+                $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
+                $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
+                "--Logging:LogLevel:Default=Error",
+                "--Logging:Console:LogToStandardErrorThreshold=Trace", // the apps' logs go to stderr; stdout keeps the tables
+                "--Shipping:DispatchDelay=00:00:00",
+                "--Payments:DefaultLimit=1000000",
+                "--Monitor:CheckInterval=00:00:01",
+                "--Monitor:DefaultDeadline=00:01:00",
+            ]);
+            try
+            {
+                await app.StartAsync();
+            }
+            catch
+            {
+                await app.DisposeAsync();
+                await sidecar.StopAsync();
+                throw;
+            }
+            _sidecars[appId] = sidecar;
+            _apps.Add(app);
         }
 
         public HttpClient Invoke(string appId, int connections)
