@@ -402,7 +402,7 @@ public static class HttpApi
     /// <summary>Fault injection for tests and demos (not a Dapr API): see <see cref="DeliveryFaults"/>.</summary>
     private static void MapFaults(WebApplication app, SidecarRuntime runtime)
     {
-        app.MapPost("/v1.0-devsidecar/faults/drop", async (HttpContext context) =>
+        app.MapPost("/v1.0-devsidecar/faults/drop", async context =>
         {
             var rule = await context.Request.ReadFromJsonAsync(HttpApiJson.Web.DropRule, context.RequestAborted);
             if (rule is null || string.IsNullOrEmpty(rule.Topic) || (rule.Count is null && rule.Rate is null))
