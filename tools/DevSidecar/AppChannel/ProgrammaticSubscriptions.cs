@@ -10,7 +10,6 @@ namespace DevSidecar.AppChannel;
 /// </summary>
 public static partial class ProgrammaticSubscriptions
 {
-
     public static IReadOnlyList<SubscriptionSpec> Parse(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return [];

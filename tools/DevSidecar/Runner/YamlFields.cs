@@ -27,6 +27,7 @@ internal sealed class YamlFields(Dictionary<object, object> mapping, string path
         _ => throw Invalid(key, "must be a string"),
     };
 
+    /// <summary>A decimal integer; YamlDotNet also took YAML 1.1 forms (0x1F, 017 as octal, 1_000, 1:30), which no run file needs.</summary>
     public int? Int(string key) => Get(key) switch
     {
         null => null,
