@@ -27,7 +27,10 @@ internal sealed class RunnerProcess : IAsyncDisposable
     }
 
     /// <param name="registry">The sidecars' registry folder: sidecars sharing it can call each other, others cannot.</param>
-    public static RunnerProcess Start(string registry, params string[] args)
+    public static RunnerProcess Start(string registry, params string[] args) => StartWithHostArgs(registry, [], args);
+
+    /// <param name="hostArgs">Options for `dotnet exec`, before the DLL (e.g. --runtimeconfig); none runs plain `dotnet`.</param>
+    public static RunnerProcess StartWithHostArgs(string registry, IReadOnlyList<string> hostArgs, params string[] args)
     {
         var startInfo = new ProcessStartInfo("dotnet")
         {
@@ -36,6 +39,8 @@ internal sealed class RunnerProcess : IAsyncDisposable
             UseShellExecute = false,
             Environment = { ["DEVSIDECAR_REGISTRY"] = registry },
         };
+        if (hostArgs.Count > 0) startInfo.ArgumentList.Add("exec");
+        foreach (var arg in hostArgs) startInfo.ArgumentList.Add(arg);
         startInfo.ArgumentList.Add(TestPaths.DevSidecarDll);
         foreach (var arg in args) startInfo.ArgumentList.Add(arg);
 

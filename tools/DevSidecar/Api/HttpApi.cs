@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 using DevSidecar.Hosting;
 using DevSidecar.Invocation;
 using DevSidecar.PubSub;
@@ -62,7 +63,7 @@ public static class HttpApi
     public static Task WriteError(HttpContext context, DaprError error)
     {
         context.Response.StatusCode = error.HttpStatus;
-        return context.Response.WriteAsJsonAsync(error.ToBody());
+        return context.Response.WriteAsJsonAsync(error.ToBody(), HttpApiJson.Web.ErrorBody);
     }
 
     /// <summary>
@@ -221,12 +222,12 @@ public static class HttpApi
             return;
         }
         context.Response.StatusCode = StatusCodes.Status500InternalServerError;
-        await context.Response.WriteAsJsonAsync(new
-        {
-            failedEntries = failed.Select(f => new { entryId = f.EntryId, error = f.Error }),
-            errorCode = "ERR_PUBSUB_PUBLISH_MESSAGE",
-        });
+        await context.Response.WriteAsJsonAsync(
+            new BulkPublishFailure(failed, "ERR_PUBSUB_PUBLISH_MESSAGE"), HttpApiJson.Web.BulkPublishFailure);
     }
+
+    /// <summary>daprd's bulk publish answer when entries failed: failedEntries [{entryId, error}], errorCode.</summary>
+    internal sealed record BulkPublishFailure(IReadOnlyList<FailedEntry> FailedEntries, string ErrorCode);
 
     /// <summary>A bulk entry's event, converted by its contentType as daprd's http/util.go does.</summary>
     private static BulkEntry BulkEntryFrom(JsonObject entry)
@@ -293,7 +294,7 @@ public static class HttpApi
         var store = Store(context);
         runtime.State.Store(store);
         var queryMetadata = QueryMetadata(context);
-        var items = await ParseJsonAsync<List<JsonObject>>(context, runtime);
+        var items = await ParseJsonAsync(context, runtime, SidecarJson.Default.ListJsonObject);
         var saves = items.Select(item => new StateSave(
             RequiredKey(item),
             ValueBytes(item["value"]),
@@ -308,7 +309,7 @@ public static class HttpApi
     {
         var store = Store(context);
         runtime.State.Store(store);
-        var request = await ParseJsonAsync<JsonObject>(context, runtime);
+        var request = await ParseJsonAsync(context, runtime, SidecarJson.Default.JsonObject);
         var keys = (request["keys"] as JsonArray)?.Select(k => k?.GetValue<string>() ?? "").ToList() ?? [];
         var results = new JsonArray();
         foreach (var key in keys)
@@ -326,7 +327,7 @@ public static class HttpApi
             {
                 result["error"] = e.Message;
             }
-            results.Add(result);
+            results.Add((JsonNode)result); // not Add<T>, which would wrap it through reflection
         }
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(results.ToJsonString(), context.RequestAborted);
@@ -336,7 +337,7 @@ public static class HttpApi
     {
         var store = Store(context);
         runtime.State.Store(store);
-        var request = await ParseJsonAsync<JsonObject>(context, runtime);
+        var request = await ParseJsonAsync(context, runtime, SidecarJson.Default.JsonObject);
         var requestMetadata = Merge(QueryMetadata(context), request["metadata"] as JsonObject);
         var operations = new List<StateOperation>();
         foreach (var node in request["operations"] as JsonArray ?? [])
@@ -389,7 +390,7 @@ public static class HttpApi
     private static void MapMetadata(WebApplication app, SidecarRuntime runtime)
     {
         MapVerbs(app, runtime, "/v1.0/metadata", ["GET"], context =>
-            context.Response.WriteAsJsonAsync(MetadataDocument.Build(runtime), MetadataDocument.JsonOptions));
+            context.Response.WriteAsJsonAsync(MetadataDocument.Build(runtime), MetadataDocument.MetadataJson.Default.Document));
         MapVerbs(app, runtime, "/v1.0/metadata/{key}", ["PUT"], async context =>
         {
             using var reader = new StreamReader(context.Request.Body);
@@ -401,22 +402,25 @@ public static class HttpApi
     /// <summary>Fault injection for tests and demos (not a Dapr API): see <see cref="DeliveryFaults"/>.</summary>
     private static void MapFaults(WebApplication app, SidecarRuntime runtime)
     {
-        app.MapPost("/v1.0-devsidecar/faults/drop", async (HttpContext context) =>
+        app.MapPost("/v1.0-devsidecar/faults/drop", async context =>
         {
-            var rule = await context.Request.ReadFromJsonAsync<DeliveryFaults.DropRule>(context.RequestAborted);
+            var rule = await context.Request.ReadFromJsonAsync(HttpApiJson.Web.DropRule, context.RequestAborted);
             if (rule is null || string.IsNullOrEmpty(rule.Topic) || (rule.Count is null && rule.Rate is null))
                 throw DaprError.Malformed("a drop rule needs a topic and a count and/or a rate");
             runtime.Faults.Set(rule);
             runtime.Logger.LogWarning("FAULT INJECTION enabled: events on topic {Topic} for app '{AppId}' will be dropped ({Rule})", rule.Topic, runtime.Options.AppId, rule);
             context.Response.StatusCode = StatusCodes.Status204NoContent;
         });
-        app.MapGet("/v1.0-devsidecar/faults", () => Results.Json(new { rules = runtime.Faults.Rules, dropped = runtime.Faults.Dropped }));
+        app.MapGet("/v1.0-devsidecar/faults", () =>
+            Results.Json(new FaultsReport(runtime.Faults.Rules, runtime.Faults.Dropped), HttpApiJson.Web.FaultsReport));
         app.MapDelete("/v1.0-devsidecar/faults", () =>
         {
             runtime.Faults.Clear();
             return Results.NoContent();
         });
     }
+
+    internal sealed record FaultsReport(IReadOnlyList<DeliveryFaults.DropRule> Rules, IReadOnlyList<DeliveryFaults.DroppedEvent> Dropped);
 
     /// <summary>Query keys with the case-sensitive prefix <c>metadata.</c>, prefix stripped, first value only.</summary>
     private static Dictionary<string, string> QueryMetadata(HttpContext context) =>
@@ -432,12 +436,12 @@ public static class HttpApi
         return buffer.ToArray();
     }
 
-    private static async Task<T> ParseJsonAsync<T>(HttpContext context, SidecarRuntime runtime) where T : class
+    private static async Task<T> ParseJsonAsync<T>(HttpContext context, SidecarRuntime runtime, JsonTypeInfo<T> type) where T : class
     {
         var body = await ReadBodyAsync(context, runtime);
         try
         {
-            return JsonSerializer.Deserialize<T>(body) ?? throw DaprError.Malformed("the request body is empty");
+            return JsonSerializer.Deserialize(body, type) ?? throw DaprError.Malformed("the request body is empty");
         }
         catch (JsonException e)
         {

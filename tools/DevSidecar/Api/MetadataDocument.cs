@@ -1,18 +1,17 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using DevSidecar.Hosting;
 
 namespace DevSidecar.Api;
 
 /// <summary>GET /v1.0/metadata, shaped as daprd answers it (fields omitted when empty).</summary>
-public static class MetadataDocument
+public static partial class MetadataDocument
 {
     public const string RuntimeVersion = "1.16.0-devsidecar";
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>Source-generated (no reflection, for Native AOT); null fields are left out.</summary>
+    [JsonSerializable(typeof(Document))]
+    [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    internal sealed partial class MetadataJson : JsonSerializerContext;
 
     public sealed record Component(
         [property: JsonPropertyName("name")] string Name,

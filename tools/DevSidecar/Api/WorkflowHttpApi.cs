@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Serialization;
 using DevSidecar.Hosting;
 using DevSidecar.Workflow;
 using Microsoft.AspNetCore.Builder;
@@ -45,7 +46,8 @@ public static class WorkflowHttpApi
                     throw new DaprError(500, StatusCode.Internal, "ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}': an instance with ID '{instanceId}' already exists");
                 var id = await engine.StartAsync(nameOrId, instanceId, await BodyAsync(context), null, ct);
                 await engine.WaitAsync(id, i => i.Status != OrchestrationStatus.Pending, ct);
-                return Results.Json(new Dictionary<string, string> { ["instanceID"] = id }, statusCode: StatusCodes.Status202Accepted);
+                return Results.Json(new Dictionary<string, string> { ["instanceID"] = id }, HttpApiJson.Web.DictionaryStringString,
+                    statusCode: StatusCodes.Status202Accepted);
             case "terminate":
                 await engine.TerminateAsync(Existing(engine, nameOrId).InstanceId, null, ct);
                 return Accepted();
@@ -81,16 +83,18 @@ public static class WorkflowHttpApi
             properties["dapr.workflow.failure.error_message"] = failure.ErrorMessage;
             properties["dapr.workflow.failure.stack_trace"] = failure.StackTrace ?? "";
         }
-        return Results.Json(new Dictionary<string, object>
-        {
-            ["instanceID"] = instance.InstanceId,
-            ["workflowName"] = instance.Name,
-            ["createdAt"] = instance.CreatedAt.ToString("O"),
-            ["lastUpdatedAt"] = instance.LastUpdatedAt.ToString("O"),
-            ["runtimeStatus"] = RuntimeStatus(instance.Status),
-            ["properties"] = properties,
-        });
+        return Results.Json(new WorkflowStatus(instance.InstanceId, instance.Name, instance.CreatedAt.ToString("O"),
+            instance.LastUpdatedAt.ToString("O"), RuntimeStatus(instance.Status), properties), HttpApiJson.Web.WorkflowStatus);
     }
+
+    /// <summary>The GET answer, keyed as daprd keys it.</summary>
+    internal sealed record WorkflowStatus(
+        [property: JsonPropertyName("instanceID")] string InstanceId,
+        [property: JsonPropertyName("workflowName")] string WorkflowName,
+        [property: JsonPropertyName("createdAt")] string CreatedAt,
+        [property: JsonPropertyName("lastUpdatedAt")] string LastUpdatedAt,
+        [property: JsonPropertyName("runtimeStatus")] string RuntimeStatus,
+        [property: JsonPropertyName("properties")] Dictionary<string, string> Properties);
 
     public static string RuntimeStatus(OrchestrationStatus status) => status switch
     {
@@ -118,5 +122,6 @@ public static class WorkflowHttpApi
     }
 
     /// <summary>daprd answers the 202 routes with an empty JSON object.</summary>
-    private static IResult Accepted() => Results.Json(new Dictionary<string, string>(), statusCode: StatusCodes.Status202Accepted);
+    private static IResult Accepted() =>
+        Results.Json(new Dictionary<string, string>(), HttpApiJson.Web.DictionaryStringString, statusCode: StatusCodes.Status202Accepted);
 }

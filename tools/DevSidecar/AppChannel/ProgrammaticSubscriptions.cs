@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using DevSidecar.Resources;
 
 namespace DevSidecar.AppChannel;
@@ -7,14 +8,12 @@ namespace DevSidecar.AppChannel;
 /// Parses the /dapr/subscribe answer as Go's encoding/json does: field names case-insensitive
 /// (Dapr.AspNetCore writes pubsubName, the docs write pubsubname), v1 <c>route</c> and v2 <c>routes</c>.
 /// </summary>
-public static class ProgrammaticSubscriptions
+public static partial class ProgrammaticSubscriptions
 {
-    private static readonly JsonSerializerOptions Options = new() { PropertyNameCaseInsensitive = true };
-
     public static IReadOnlyList<SubscriptionSpec> Parse(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return [];
-        var entries = JsonSerializer.Deserialize<List<Entry>>(body, Options) ?? [];
+        var entries = JsonSerializer.Deserialize(body, SubscribeJson.Default.ListEntry) ?? [];
         var result = new List<SubscriptionSpec>();
         foreach (var entry in entries)
         {
@@ -37,4 +36,9 @@ public static class ProgrammaticSubscriptions
     private sealed record Routes(List<Rule>? Rules, string? Default);
 
     private sealed record Rule(string? Match, string? Path);
+
+    /// <summary>Source-generated (no reflection, for Native AOT).</summary>
+    [JsonSerializable(typeof(List<Entry>))]
+    [JsonSourceGenerationOptions(PropertyNameCaseInsensitive = true)]
+    private sealed partial class SubscribeJson : JsonSerializerContext;
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
+using DevSidecar.Hosting;
 
 namespace DevSidecar.Invocation;
 
@@ -23,7 +24,7 @@ public sealed class SidecarRegistry(string directory)
         Directory.CreateDirectory(directory);
         var file = Path.Combine(directory, $"{Uri.EscapeDataString(entry.AppId)}.{entry.HttpPort}.json");
         var temp = file + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(entry));
+        File.WriteAllText(temp, JsonSerializer.Serialize(entry, SidecarJson.Default.SidecarEntry));
         File.Move(temp, file, overwrite: true);
         return file;
     }
@@ -53,7 +54,7 @@ public sealed class SidecarRegistry(string directory)
         {
             try
             {
-                var entry = JsonSerializer.Deserialize<SidecarEntry>(File.ReadAllText(file));
+                var entry = JsonSerializer.Deserialize(File.ReadAllText(file), SidecarJson.Default.SidecarEntry);
                 if (entry is null || entry.AppId != appId) continue;
                 if (IsAlive(entry.ProcessId)) found.Add(entry);
                 else File.Delete(file); // left behind by a process that was killed

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using DevSidecar.Hosting;
 
 namespace DevSidecar.PubSub;
 
@@ -150,7 +151,7 @@ public static class CloudEvents
             envelope.Remove(key);
             sorted[key] = value;
         }
-        return JsonSerializer.SerializeToUtf8Bytes(sorted);
+        return JsonSerializer.SerializeToUtf8Bytes(sorted, SidecarJson.Default.JsonObject);
     }
 
     /// <summary>RFC3339 to the second with the local offset, as Go's time.Now().Format(time.RFC3339).</summary>

@@ -1,7 +1,7 @@
 using System.Text.Json;
+using DevSidecar.Hosting;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
-using YamlDotNet.Serialization;
 
 namespace DevSidecar.Resources;
 
@@ -12,8 +12,6 @@ namespace DevSidecar.Resources;
 /// </summary>
 public static class ResourceLoader
 {
-    private static readonly IDeserializer Yaml = new DeserializerBuilder().Build();
-
     public static ResourceSet Load(IEnumerable<string> paths, string appId, ISet<string> knownComponentTypes)
     {
         var components = new List<ComponentSpec>();
@@ -78,7 +76,7 @@ public static class ResourceLoader
             parser.Consume<StreamStart>();
             while (parser.Accept<DocumentStart>(out _))
             {
-                var doc = Yaml.Deserialize<object?>(parser);
+                var doc = YamlValues.ReadDocument(parser);
                 switch (doc)
                 {
                     case Dictionary<object, object> map: docs.Add(map); break;
@@ -129,7 +127,7 @@ public static class ResourceLoader
         {
             null => "",
             string s => s,
-            _ => JsonSerializer.Serialize(value),
+            _ => JsonSerializer.Serialize(value, SidecarJson.Default.Object),
         };
         // daprd's templating of metadata values (pkg/runtime/meta).
         return text.Replace("{uuid}", Guid.NewGuid().ToString(), StringComparison.Ordinal)

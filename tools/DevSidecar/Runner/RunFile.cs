@@ -1,5 +1,5 @@
+using DevSidecar.Resources;
 using YamlDotNet.Core;
-using YamlDotNet.Serialization;
 
 namespace DevSidecar.Runner;
 
@@ -24,16 +24,18 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         RunFileDocument document;
         try
         {
-            document = Yaml.Deserialize<RunFileDocument?>(File.ReadAllText(templatePath)) ?? new RunFileDocument();
+            document = new RunFileDocument(YamlFields.Root(YamlValues.ReadSingle(File.ReadAllText(templatePath))));
         }
         catch (YamlException e)
         {
             throw new RunFileException(templatePath, $"line {e.Start.Line}: {(e.InnerException ?? e).Message}");
         }
+        catch (FormatException e)
+        {
+            throw new RunFileException(templatePath, e.Message);
+        }
         return Resolve(document, templatePath);
     }
-
-    private static readonly IDeserializer Yaml = new DeserializerBuilder().IgnoreUnmatchedProperties().Build();
 
     private static RunFile Resolve(RunFileDocument document, string templatePath)
     {
@@ -44,7 +46,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
 
         var templateDir = Path.GetDirectoryName(templatePath)!;
         var paths = new PathResolver(templatePath);
-        var common = document.Common ?? new SharedSection();
+        var common = document.Common ?? new SharedSection(YamlFields.Empty);
         var commonResources = paths.ResolveAll(templateDir, common.AllResourcesPaths(), "common.resourcesPaths");
 
         var apps = document.Apps.Select((app, index) =>
@@ -211,43 +213,44 @@ internal sealed class PathResolver(string templatePath)
 // The YAML shape, keyed as the Dapr CLI's struct tags. Unknown keys (Kubernetes-only, daprd flags the dev
 // sidecar does not model) are ignored, as the CLI's non-strict unmarshalling does.
 
-internal class SharedSection
+internal class SharedSection(YamlFields yaml)
 {
-    [YamlMember(Alias = "appProtocol")] public string? AppProtocol { get; set; }
-    [YamlMember(Alias = "appSSL")] public bool? AppSsl { get; set; }
-    [YamlMember(Alias = "resourcesPath")] public string? ResourcesPath { get; set; }
-    [YamlMember(Alias = "resourcesPaths")] public List<string>? ResourcesPaths { get; set; }
-    [YamlMember(Alias = "env")] public Dictionary<string, string>? Env { get; set; }
-    [YamlMember(Alias = "enableAppHealthCheck")] public bool? EnableAppHealthCheck { get; set; }
-    [YamlMember(Alias = "appHealthCheckPath")] public string? AppHealthCheckPath { get; set; }
-    [YamlMember(Alias = "appHealthProbeInterval")] public int? AppHealthProbeInterval { get; set; }
-    [YamlMember(Alias = "appHealthProbeTimeout")] public int? AppHealthProbeTimeout { get; set; }
-    [YamlMember(Alias = "appHealthThreshold")] public int? AppHealthThreshold { get; set; }
-    [YamlMember(Alias = "logLevel")] public string? LogLevel { get; set; }
-    [YamlMember(Alias = "appLogDestination")] public string? AppLogDestination { get; set; }
-    [YamlMember(Alias = "daprdLogDestination")] public string? DaprdLogDestination { get; set; }
+    public string? AppProtocol { get; } = yaml.String("appProtocol");
+    public bool? AppSsl { get; } = yaml.Bool("appSSL");
+    public string? ResourcesPath { get; } = yaml.String("resourcesPath");
+    public List<string>? ResourcesPaths { get; } = yaml.Strings("resourcesPaths");
+    /// <summary>A key with no value is null, which leaves that variable unset.</summary>
+    public Dictionary<string, string>? Env { get; } = yaml.StringMap("env");
+    public bool? EnableAppHealthCheck { get; } = yaml.Bool("enableAppHealthCheck");
+    public string? AppHealthCheckPath { get; } = yaml.String("appHealthCheckPath");
+    public int? AppHealthProbeInterval { get; } = yaml.Int("appHealthProbeInterval");
+    public int? AppHealthProbeTimeout { get; } = yaml.Int("appHealthProbeTimeout");
+    public int? AppHealthThreshold { get; } = yaml.Int("appHealthThreshold");
+    public string? LogLevel { get; } = yaml.String("logLevel");
+    public string? AppLogDestination { get; } = yaml.String("appLogDestination");
+    public string? DaprdLogDestination { get; } = yaml.String("daprdLogDestination");
 
     /// <summary>The deprecated single resourcesPath is appended to resourcesPaths, as the CLI does.</summary>
     public IEnumerable<string> AllResourcesPaths() =>
         (ResourcesPaths ?? []).Concat(string.IsNullOrWhiteSpace(ResourcesPath) ? [] : [ResourcesPath]);
 }
 
-internal sealed class AppSection : SharedSection
+internal sealed class AppSection(YamlFields yaml) : SharedSection(yaml)
 {
-    [YamlMember(Alias = "appID")] public string? AppId { get; set; }
-    [YamlMember(Alias = "appDirPath")] public string? AppDirPath { get; set; }
-    [YamlMember(Alias = "appPort")] public int? AppPort { get; set; }
-    [YamlMember(Alias = "appChannelAddress")] public string? AppChannelAddress { get; set; }
-    [YamlMember(Alias = "daprHTTPPort")] public int? DaprHttpPort { get; set; }
-    [YamlMember(Alias = "daprGRPCPort")] public int? DaprGrpcPort { get; set; }
-    [YamlMember(Alias = "metricsPort")] public int? MetricsPort { get; set; }
-    [YamlMember(Alias = "command")] public List<string>? Command { get; set; }
+    public string? AppId { get; } = yaml.String("appID");
+    public string? AppDirPath { get; } = yaml.String("appDirPath");
+    public int? AppPort { get; } = yaml.Int("appPort");
+    public string? AppChannelAddress { get; } = yaml.String("appChannelAddress");
+    public int? DaprHttpPort { get; } = yaml.Int("daprHTTPPort");
+    public int? DaprGrpcPort { get; } = yaml.Int("daprGRPCPort");
+    public int? MetricsPort { get; } = yaml.Int("metricsPort");
+    public List<string>? Command { get; } = yaml.Strings("command");
 }
 
-internal sealed class RunFileDocument
+internal sealed class RunFileDocument(YamlFields yaml)
 {
-    [YamlMember(Alias = "version")] public int? Version { get; set; }
-    [YamlMember(Alias = "name")] public string? Name { get; set; }
-    [YamlMember(Alias = "common")] public SharedSection? Common { get; set; }
-    [YamlMember(Alias = "apps")] public List<AppSection>? Apps { get; set; }
+    public int? Version { get; } = yaml.Int("version");
+    public string? Name { get; } = yaml.String("name");
+    public SharedSection? Common { get; } = yaml.Mapping("common") is { } common ? new SharedSection(common) : null;
+    public List<AppSection>? Apps { get; } = yaml.Mappings("apps")?.Select(app => new AppSection(app)).ToList();
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
+using DevSidecar.Hosting;
 using DevSidecar.State;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -448,7 +449,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         await _indexLock.WaitAsync(ct);
         try
         {
-            var ids = JsonSerializer.SerializeToUtf8Bytes(_instances.Keys.Order().ToList());
+            var ids = JsonSerializer.SerializeToUtf8Bytes(_instances.Keys.Order().ToList(), SidecarJson.Default.ListString);
             await _store.ApplyAsync([new StateWrite(_keyPrefix + "index", ids, null, Concurrency.LastWrite, null)], atomic: false, ct);
         }
         finally
@@ -462,7 +463,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     {
         if (_store is null || await _store.GetAsync(_keyPrefix + "index", ct) is not { } index) return;
         var resumed = 0;
-        foreach (var id in JsonSerializer.Deserialize<List<string>>(index.Value) ?? [])
+        foreach (var id in JsonSerializer.Deserialize(index.Value, SidecarJson.Default.ListString) ?? [])
         {
             if (await _store.GetAsync(_keyPrefix + id, ct) is not { } saved) continue;
             var instance = WorkflowInstance.Deserialize(saved.Value);

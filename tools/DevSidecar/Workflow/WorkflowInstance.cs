@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DevSidecar.Hosting;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.DurableTask.Protobuf;
@@ -67,7 +68,7 @@ public sealed class WorkflowInstance
         return state;
     }
 
-    private sealed record Stored(
+    internal sealed record Stored(
         string InstanceId, string Name, string ExecutionId, int Status, string? Input, string? Output, string? CustomStatus,
         string? Failure, DateTime CreatedAt, DateTime LastUpdatedAt, DateTime? ScheduledStartAt,
         List<string> History, List<string> Inbox, string? ParentInstanceId, int ParentTaskId);
@@ -78,11 +79,11 @@ public sealed class WorkflowInstance
         CreatedAt, LastUpdatedAt, ScheduledStartAt,
         History.Select(e => Convert.ToBase64String(e.ToByteArray())).ToList(),
         Inbox.Select(e => Convert.ToBase64String(e.ToByteArray())).ToList(),
-        ParentInstanceId, ParentTaskId));
+        ParentInstanceId, ParentTaskId), SidecarJson.Default.Stored);
 
     public static WorkflowInstance Deserialize(byte[] data)
     {
-        var s = JsonSerializer.Deserialize<Stored>(data) ?? throw new InvalidDataException("empty workflow instance");
+        var s = JsonSerializer.Deserialize(data, SidecarJson.Default.Stored) ?? throw new InvalidDataException("empty workflow instance");
         return new WorkflowInstance
         {
             InstanceId = s.InstanceId,

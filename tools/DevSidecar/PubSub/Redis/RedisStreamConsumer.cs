@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
+using DevSidecar.Hosting;
 using DevSidecar.Redis;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
@@ -259,7 +260,7 @@ public sealed class RedisStreamConsumer : IAsyncDisposable
             if (field.Name == "data") data = (byte[])field.Value!;
             else if (field.Name == "metadata" && !field.Value.IsNullOrEmpty)
             {
-                try { metadata = JsonSerializer.Deserialize<Dictionary<string, string>>((string)field.Value!) ?? metadata; }
+                try { metadata = JsonSerializer.Deserialize((string)field.Value!, SidecarJson.Default.DictionaryStringString) ?? metadata; }
                 catch (JsonException) { /* a foreign producer's field: deliver the data without it */ }
             }
         }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using DevSidecar.Hosting;
 using DevSidecar.Redis;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
@@ -35,7 +36,7 @@ public sealed class RedisStreamsPubSub : IPubSub
     public async Task PublishAsync(BrokerMessage message, CancellationToken cancellationToken)
     {
         var fields = new List<NameValueEntry> { new("data", message.Data) };
-        if (message.Metadata.Count > 0) fields.Add(new("metadata", JsonSerializer.Serialize(message.Metadata)));
+        if (message.Metadata.Count > 0) fields.Add(new("metadata", JsonSerializer.Serialize(message.Metadata, SidecarJson.Default.IReadOnlyDictionaryStringString)));
         try
         {
             var db = (await _connection).GetDatabase(_connector.Database);
