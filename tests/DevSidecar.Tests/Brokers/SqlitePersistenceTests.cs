@@ -59,6 +59,46 @@ public sealed class SqlitePersistenceTests : IDisposable
         (await dapr1.GetStateAsync<int>("statestore", "counter")).Should().Be(wins.Sum());
     }
 
+    [Fact]
+    public async Task Workflow_instances_survive_a_sidecar_restart_and_purged_ones_stay_gone()
+    {
+        var appId = Harness.NewAppId("workflows");
+        var yaml = StateStoreRun.StoreYaml("state.sqlite", ("connectionString", $"file:{Path.Combine(_folder, "state.db")}"), ("actorStateStore", "true"));
+        const int Instances = 300; // more than the engine saves in one chunk of its instance list
+        var ids = Enumerable.Range(0, Instances).Select(i => $"wf-{i}").ToList();
+        await using (var first = BrokerRun.With(yaml))
+        {
+            var sidecar = await first.StartSidecarAsync(appId, appPort: null);
+            using var http = Harness.NewHttp(sidecar);
+            // No worker is connected, and the instances are scheduled to start in an hour (a start waits until the
+            // workflow runs, as daprd's does): they stay pending, except the two that are terminated.
+            using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{sidecar.GrpcPort}");
+            var taskHub = new Microsoft.DurableTask.Protobuf.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+            foreach (var id in ids)
+                await taskHub.StartInstanceAsync(new Microsoft.DurableTask.Protobuf.CreateInstanceRequest
+                {
+                    InstanceId = id, Name = "Nobody", ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow.AddHours(1)),
+                });
+            foreach (var id in new[] { "wf-7", "wf-280" })
+                (await http.PostAsync($"/v1.0/workflows/dapr/{id}/terminate", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
+            (await http.PostAsync("/v1.0/workflows/dapr/wf-280/purge", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
+        }
+
+        await using var second = BrokerRun.With(yaml);
+        using var restarted = Harness.NewHttp(await second.StartSidecarAsync(appId, appPort: null));
+        var statuses = new Dictionary<string, string?>();
+        foreach (var id in ids)
+        {
+            using var response = await restarted.GetAsync($"/v1.0/workflows/dapr/{id}");
+            statuses[id] = response.StatusCode == HttpStatusCode.OK
+                ? System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("runtimeStatus").GetString()
+                : null;
+        }
+        statuses["wf-280"].Should().BeNull("a purged instance is not brought back");
+        statuses["wf-7"].Should().Be("TERMINATED");
+        statuses.Where(s => s.Key is not ("wf-7" or "wf-280")).Should().OnlyContain(s => s.Value == "PENDING");
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_folder, recursive: true); } catch { /* best effort */ }

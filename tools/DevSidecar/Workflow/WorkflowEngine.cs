@@ -27,6 +27,11 @@ public sealed class WorkflowEngine : IAsyncDisposable
     private readonly string _keyPrefix;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _indexLock = new(1, 1);
+
+    // The saved list of instance ids, for recovery, in chunks of at most IndexChunkSize: rewriting one list of every
+    // id on each new instance made scheduling slower the more instances there were.
+    private const int IndexChunkSize = 256;
+    private readonly List<List<string>> _indexChunks = [];
     private int _connectedWorkers;
 
     /// <summary>A work item on its way to a worker; Key identifies it among the outstanding ones.</summary>
@@ -122,7 +127,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         if (_store is not null)
         {
             await _store.ApplyAsync([new StateWrite(_keyPrefix + instanceId, null, null, Concurrency.LastWrite, null)], atomic: false, ct);
-            await SaveIndexAsync(ct);
+            await UpdateIndexAsync(chunks => chunks.FindIndex(chunk => chunk.Remove(instanceId)), ct);
         }
         return count + 1;
     }
@@ -433,7 +438,12 @@ public sealed class WorkflowEngine : IAsyncDisposable
     {
         if (!_instances.TryAdd(instance.InstanceId, instance))
             throw new RpcException(new Status(StatusCode.AlreadyExists, $"an instance with ID '{instance.InstanceId}' already exists"));
-        await SaveIndexAsync(ct);
+        await UpdateIndexAsync(chunks =>
+        {
+            if (chunks.Count == 0 || chunks[^1].Count >= IndexChunkSize) chunks.Add([]);
+            chunks[^1].Add(instance.InstanceId);
+            return chunks.Count - 1;
+        }, ct);
         await WithInstanceAsync(instance, _ => { }, ct);
     }
 
@@ -443,14 +453,17 @@ public sealed class WorkflowEngine : IAsyncDisposable
         await _store.ApplyAsync([new StateWrite(_keyPrefix + instance.InstanceId, instance.Serialize(), null, Concurrency.LastWrite, null)], atomic: false, ct);
     }
 
-    private async Task SaveIndexAsync(CancellationToken ct)
+    /// <summary>Changes the index in memory and saves the one chunk <paramref name="change"/> returns (none if -1).</summary>
+    private async Task UpdateIndexAsync(Func<List<List<string>>, int> change, CancellationToken ct)
     {
         if (_store is null) return;
         await _indexLock.WaitAsync(ct);
         try
         {
-            var ids = JsonSerializer.SerializeToUtf8Bytes(_instances.Keys.Order().ToList(), SidecarJson.Default.ListString);
-            await _store.ApplyAsync([new StateWrite(_keyPrefix + "index", ids, null, Concurrency.LastWrite, null)], atomic: false, ct);
+            var changed = change(_indexChunks);
+            if (changed < 0) return;
+            var ids = JsonSerializer.SerializeToUtf8Bytes(_indexChunks[changed], SidecarJson.Default.ListString);
+            await _store.ApplyAsync([new StateWrite(IndexChunkKey(changed), ids, null, Concurrency.LastWrite, null)], atomic: false, ct);
         }
         finally
         {
@@ -458,12 +471,27 @@ public sealed class WorkflowEngine : IAsyncDisposable
         }
     }
 
+    private string IndexChunkKey(int chunk) => $"{_keyPrefix}index-{chunk}";
+
+    /// <summary>Every saved instance id: the chunks in order, until the first one that is missing.</summary>
+    private async Task<List<string>> ReadIndexAsync(CancellationToken ct)
+    {
+        var ids = new List<string>();
+        while (await _store!.GetAsync(IndexChunkKey(_indexChunks.Count), ct) is { } chunk)
+        {
+            var chunkIds = JsonSerializer.Deserialize(chunk.Value, SidecarJson.Default.ListString) ?? [];
+            _indexChunks.Add(chunkIds);
+            ids.AddRange(chunkIds);
+        }
+        return ids;
+    }
+
     /// <summary>Loads the saved instances and resumes the unfinished ones: their turns, activities and timers.</summary>
     public async Task RecoverAsync(CancellationToken ct)
     {
-        if (_store is null || await _store.GetAsync(_keyPrefix + "index", ct) is not { } index) return;
+        if (_store is null) return;
         var resumed = 0;
-        foreach (var id in JsonSerializer.Deserialize(index.Value, SidecarJson.Default.ListString) ?? [])
+        foreach (var id in await ReadIndexAsync(ct))
         {
             if (await _store.GetAsync(_keyPrefix + id, ct) is not { } saved) continue;
             var instance = WorkflowInstance.Deserialize(saved.Value);
