@@ -15,7 +15,7 @@ public sealed record MemoryResult(
 /// </summary>
 public static class MemoryBench
 {
-    /// <summary>Where `dotnet publish tools/DevSidecar -c Release -r linux-x64 -p:PublishAot=true` puts the native sidecar.</summary>
+    /// <summary>The command that publishes the native sidecar where this bench looks for it (the publish default).</summary>
     public const string NativePublishCommand = "dotnet publish tools/DevSidecar -c Release -r linux-x64 -p:PublishAot=true";
 
     public static async Task<List<MemoryResult>> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
