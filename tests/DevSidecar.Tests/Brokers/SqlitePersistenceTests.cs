@@ -73,9 +73,9 @@ public sealed class SqlitePersistenceTests : IDisposable
             // No worker is connected, and the instances are scheduled to start in an hour (a start waits until the
             // workflow runs, as daprd's does): they stay pending, except the two that are terminated.
             using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{sidecar.GrpcPort}");
-            var taskHub = new Microsoft.DurableTask.Protobuf.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
+            var taskHub = new Dapr.DurableTask.Protobuf.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
             foreach (var id in ids)
-                await taskHub.StartInstanceAsync(new Microsoft.DurableTask.Protobuf.CreateInstanceRequest
+                await taskHub.StartInstanceAsync(new Dapr.DurableTask.Protobuf.CreateInstanceRequest
                 {
                     InstanceId = id, Name = "Nobody", ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow.AddHours(1)),
                 });

@@ -57,6 +57,7 @@ public static class HttpApi
         if (path is "/v1.0/healthz" or "/v1.0/healthz/outbound") return true;
         // Calls forwarded by another sidecar carry their own proof (see InvocationProxy).
         if (path.StartsWith(InvocationProxy.InternalPrefix, StringComparison.Ordinal)) return true;
+        if (path.StartsWith(Workflow.SidecarWorkflowPeers.Prefix, StringComparison.Ordinal)) return true;
         return context.Request.Headers["dapr-api-token"] == token;
     }
 

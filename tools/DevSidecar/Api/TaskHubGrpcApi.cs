@@ -1,47 +1,43 @@
+using Dapr.DurableTask.Protobuf;
 using DevSidecar.Hosting;
 using DevSidecar.Workflow;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Microsoft.DurableTask.Protobuf;
 
 namespace DevSidecar.Api;
 
 /// <summary>
-/// TaskHubSidecarService, the workflow protocol that Dapr's workflow SDKs speak on the sidecar's gRPC port.
-/// Calls not overridden here (entities, rewind, queries) answer Unimplemented.
+/// TaskHubSidecarService, the workflow protocol that Dapr's workflow SDKs speak on the sidecar's gRPC port, bound to
+/// the message types of the official Dapr.Workflow package (<see cref="TaskHubServiceBase"/>).
 /// </summary>
-public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubSidecarService.TaskHubSidecarServiceBase
+public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
 {
     private WorkflowEngine Engine => runtime.Workflows;
 
     public override Task<Empty> Hello(Empty request, ServerCallContext context) => Task.FromResult(new Empty());
 
+    /// <summary>Answers once the instance is scheduled, whether or not a worker is connected to run it.</summary>
     public override async Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context)
     {
-        if (WorkflowIds.Problem(request.InstanceId) is { } problem) throw new RpcException(new Status(StatusCode.InvalidArgument, problem));
-        var startAt = request.ScheduledStartTimestamp?.ToDateTime();
-        var id = await Engine.StartAsync(request.Name, request.InstanceId, request.Input, startAt, context.CancellationToken);
-        // As daprd: without a scheduled start, answer once the instance has left PENDING.
-        if (startAt is null)
-            await Engine.WaitAsync(id, i => i.Status != OrchestrationStatus.Pending, context.CancellationToken);
+        var id = await Engine.StartAsync(request, parent: null, router: null, context.CancellationToken);
         return new CreateInstanceResponse { InstanceId = id };
     }
 
     public override Task<GetInstanceResponse> GetInstance(GetInstanceRequest request, ServerCallContext context) =>
         Task.FromResult(Engine.Find(request.InstanceId) is { } instance
-            ? new GetInstanceResponse { Exists = true, OrchestrationState = instance.ToState(request.GetInputsAndOutputs) }
+            ? new GetInstanceResponse { Exists = true, WorkflowState = instance.ToState(request.GetInputsAndOutputs) }
             : new GetInstanceResponse { Exists = false });
 
     public override async Task<GetInstanceResponse> WaitForInstanceStart(GetInstanceRequest request, ServerCallContext context)
     {
         var instance = await Engine.WaitAsync(request.InstanceId, i => i.Status != OrchestrationStatus.Pending, context.CancellationToken);
-        return new GetInstanceResponse { Exists = true, OrchestrationState = instance.ToState(request.GetInputsAndOutputs) };
+        return new GetInstanceResponse { Exists = true, WorkflowState = instance.ToState(request.GetInputsAndOutputs) };
     }
 
     public override async Task<GetInstanceResponse> WaitForInstanceCompletion(GetInstanceRequest request, ServerCallContext context)
     {
         var instance = await Engine.WaitAsync(request.InstanceId, i => i.IsTerminal, context.CancellationToken);
-        return new GetInstanceResponse { Exists = true, OrchestrationState = instance.ToState(request.GetInputsAndOutputs) };
+        return new GetInstanceResponse { Exists = true, WorkflowState = instance.ToState(request.GetInputsAndOutputs) };
     }
 
     public override async Task<RaiseEventResponse> RaiseEvent(RaiseEventRequest request, ServerCallContext context)
@@ -52,19 +48,19 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubSidecarServi
 
     public override async Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
     {
-        await Engine.TerminateAsync(request.InstanceId, request.Output, context.CancellationToken);
+        await Engine.TerminateAsync(request.InstanceId, request.Output, request.Recursive, context.CancellationToken);
         return new TerminateResponse();
     }
 
     public override async Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
     {
-        await Engine.SuspendAsync(request.InstanceId, context.CancellationToken);
+        await Engine.SuspendAsync(request.InstanceId, request.Reason, context.CancellationToken);
         return new SuspendResponse();
     }
 
     public override async Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
     {
-        await Engine.ResumeAsync(request.InstanceId, context.CancellationToken);
+        await Engine.ResumeAsync(request.InstanceId, request.Reason, context.CancellationToken);
         return new ResumeResponse();
     }
 
@@ -72,8 +68,8 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubSidecarServi
     {
         if (request.RequestCase != PurgeInstancesRequest.RequestOneofCase.InstanceId)
             throw new RpcException(new Status(StatusCode.Unimplemented, "purging by filter is not supported (nor by daprd)"));
-        var deleted = Engine.Find(request.InstanceId) is null ? 0 : await Engine.PurgeAsync(request.InstanceId, context.CancellationToken);
-        return new PurgeInstancesResponse { DeletedInstanceCount = deleted };
+        var deleted = Engine.Find(request.InstanceId) is null ? 0 : await Engine.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken);
+        return new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = true };
     }
 
     public override Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context) =>
@@ -85,22 +81,33 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubSidecarServi
         return new CompleteTaskResponse();
     }
 
-    public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(OrchestratorResponse request, ServerCallContext context)
+    public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(WorkflowResponse request, ServerCallContext context)
     {
-        await Engine.CompleteOrchestratorAsync(request, context.CancellationToken);
+        await Engine.CompleteWorkflowAsync(request, context.CancellationToken);
         return new CompleteTaskResponse();
     }
-}
 
-/// <summary>daprd's instance id rules: at most 64 characters, letters, digits, '-' and '_'.</summary>
-public static class WorkflowIds
-{
-    public static string? Problem(string? instanceId)
+    public override Task<CompleteTaskResponse> CompleteWorkflowTask(WorkflowResponse request, ServerCallContext context) =>
+        CompleteOrchestratorTask(request, context);
+
+    public override Task<ListInstanceIDsResponse> ListInstanceIDs(ListInstanceIDsRequest request, ServerCallContext context)
     {
-        if (string.IsNullOrEmpty(instanceId)) return null;
-        if (instanceId.Length > 64) return $"workflow instance ID exceeds the max length of 64 characters: {instanceId}";
-        return instanceId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
-            ? null
-            : $"workflow instance ID '{instanceId}' is invalid: only alphanumeric and underscore characters are allowed";
+        var ids = Engine.InstanceIds();
+        var start = 0;
+        if (!string.IsNullOrEmpty(request.ContinuationToken) && !int.TryParse(request.ContinuationToken, out start))
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"invalid continuation token: {request.ContinuationToken}"));
+        var size = request.PageSize == 0 ? ids.Count : (int)Math.Min(request.PageSize, int.MaxValue);
+        var page = ids.Skip(start).Take(size).ToList();
+        var response = new ListInstanceIDsResponse();
+        response.InstanceIds.AddRange(page);
+        if (start + page.Count < ids.Count) response.ContinuationToken = (start + page.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Task.FromResult(response);
+    }
+
+    public override Task<GetInstanceHistoryResponse> GetInstanceHistory(GetInstanceHistoryRequest request, ServerCallContext context)
+    {
+        var response = new GetInstanceHistoryResponse();
+        response.Events.AddRange(Engine.Get(request.InstanceId).History);
+        return Task.FromResult(response);
     }
 }

@@ -4,7 +4,7 @@ using DevSidecar.Hosting;
 using DevSidecar.Workflow;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.DurableTask.Protobuf;
+using Dapr.DurableTask.Protobuf;
 using StatusCode = Grpc.Core.StatusCode;
 
 namespace DevSidecar.Api;
@@ -42,26 +42,32 @@ public static class WorkflowHttpApi
                     throw new DaprError(400, StatusCode.InvalidArgument, "ERR_INSTANCE_ID_TOO_LONG", WorkflowIds.Problem(instanceId)!);
                 if (WorkflowIds.Problem(instanceId) is { } problem)
                     throw new DaprError(400, StatusCode.InvalidArgument, "ERR_INSTANCE_ID_INVALID", problem);
-                if (instanceId is not null && engine.Find(instanceId) is not null)
-                    throw new DaprError(500, StatusCode.Internal, "ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}': an instance with ID '{instanceId}' already exists");
-                var id = await engine.StartAsync(nameOrId, instanceId, await BodyAsync(context), null, ct);
-                await engine.WaitAsync(id, i => i.Status != OrchestrationStatus.Pending, ct);
+                string id;
+                try
+                {
+                    id = await engine.StartAsync(new CreateInstanceRequest { Name = nameOrId, InstanceId = instanceId ?? "", Input = await BodyAsync(context) },
+                        parent: null, router: null, ct);
+                }
+                catch (Grpc.Core.RpcException e)
+                {
+                    throw new DaprError(500, StatusCode.Internal, "ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}': {e.Status.Detail}");
+                }
                 return Results.Json(new Dictionary<string, string> { ["instanceID"] = id }, HttpApiJson.Web.DictionaryStringString,
                     statusCode: StatusCodes.Status202Accepted);
             case "terminate":
-                await engine.TerminateAsync(Existing(engine, nameOrId).InstanceId, null, ct);
+                await engine.TerminateAsync(Existing(engine, nameOrId).InstanceId, null, recursive: true, ct);
                 return Accepted();
             case "pause":
-                await engine.SuspendAsync(Existing(engine, nameOrId).InstanceId, ct);
+                await engine.SuspendAsync(Existing(engine, nameOrId).InstanceId, context.Request.Query["reason"].FirstOrDefault(), ct);
                 return Accepted();
             case "resume":
-                await engine.ResumeAsync(Existing(engine, nameOrId).InstanceId, ct);
+                await engine.ResumeAsync(Existing(engine, nameOrId).InstanceId, context.Request.Query["reason"].FirstOrDefault(), ct);
                 return Accepted();
             case "purge":
                 var instance = Existing(engine, nameOrId);
                 if (!instance.IsTerminal)
                     throw new DaprError(500, StatusCode.Internal, "ERR_PURGE_WORKFLOW", $"failed to purge workflow '{nameOrId}': only completed, failed or terminated instances can be purged");
-                await engine.PurgeAsync(instance.InstanceId, ct);
+                await engine.PurgeAsync(instance.InstanceId, recursive: true, ct);
                 return Accepted();
             default:
                 return Results.NotFound();
@@ -109,7 +115,7 @@ public static class WorkflowHttpApi
         _ => "UNKNOWN",
     };
 
-    private static WorkflowInstance Existing(WorkflowEngine engine, string instanceId) =>
+    private static InstanceRecord Existing(WorkflowEngine engine, string instanceId) =>
         engine.Find(instanceId) ?? throw new DaprError(404, StatusCode.NotFound, "ERR_INSTANCE_ID_NOT_FOUND",
             $"unable to find workflow with the provided instance ID: {instanceId}");
 
@@ -124,4 +130,18 @@ public static class WorkflowHttpApi
     /// <summary>daprd answers the 202 routes with an empty JSON object.</summary>
     private static IResult Accepted() =>
         Results.Json(new Dictionary<string, string>(), HttpApiJson.Web.DictionaryStringString, statusCode: StatusCodes.Status202Accepted);
+}
+
+/// <summary>daprd's instance id rules for its workflow HTTP API (not for the SDK's gRPC StartInstance): at most 64
+/// characters, letters, digits, '-' and '_'.</summary>
+public static class WorkflowIds
+{
+    public static string? Problem(string? instanceId)
+    {
+        if (string.IsNullOrEmpty(instanceId)) return null;
+        if (instanceId.Length > 64) return $"workflow instance ID exceeds the max length of 64 characters: {instanceId}";
+        return instanceId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            ? null
+            : $"workflow instance ID '{instanceId}' is invalid: only alphanumeric and underscore characters are allowed";
+    }
 }

@@ -66,6 +66,7 @@ public sealed class Sidecar : IAsyncDisposable
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
         httpApi.MapWorkflowHttpApi(runtime);
+        runtime.WorkflowPeers.Map(httpApi);
         httpApi.MapDaprHttpApi(runtime);
 
         var grpcApi = BuildHost(options, loggerFactory, options.GrpcPort, HttpProtocols.Http2, services =>

@@ -16,7 +16,7 @@ namespace DevSidecar.Hosting;
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(IReadOnlyDictionary<string, string>))]
 [JsonSerializable(typeof(SidecarEntry))]
-[JsonSerializable(typeof(WorkflowInstance.Stored))]
+[JsonSerializable(typeof(InstanceRecord.Stored))]
 // A structured component metadata value, written as JSON: an object holding what YamlValues reads.
 [JsonSerializable(typeof(object))]
 [JsonSerializable(typeof(string))]

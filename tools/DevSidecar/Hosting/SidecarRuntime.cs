@@ -27,6 +27,8 @@ public sealed class SidecarRuntime
         var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true")
                             ?? Components.StateStores.Values.FirstOrDefault();
         Workflows = new WorkflowEngine(options.AppId, workflowStore, Logger);
+        WorkflowPeers = new SidecarWorkflowPeers(Registry, Workflows, InternalToken, Logger);
+        Workflows.Peers = WorkflowPeers;
         foreach (var (key, value) in options.ExtendedMetadata) ExtendedMetadata[key] = value;
     }
 
@@ -41,6 +43,7 @@ public sealed class SidecarRuntime
     public string InternalToken { get; }
     public InvocationProxy Invocation { get; }
     public WorkflowEngine Workflows { get; }
+    public SidecarWorkflowPeers WorkflowPeers { get; }
 
     /// <summary>Test/demo-only rules that make this sidecar lose events for its app (off unless set).</summary>
     public DeliveryFaults Faults { get; } = new();
