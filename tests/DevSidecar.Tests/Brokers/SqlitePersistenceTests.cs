@@ -70,17 +70,20 @@ public sealed class SqlitePersistenceTests : IDisposable
         {
             var sidecar = await first.StartSidecarAsync(appId, appPort: null);
             using var http = Harness.NewHttp(sidecar);
-            // No worker is connected, and the instances are scheduled to start in an hour (a start waits until the
-            // workflow runs, as daprd's does): they stay pending, except the two that are terminated.
-            using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{sidecar.GrpcPort}");
-            var taskHub = new Dapr.DurableTask.Protobuf.TaskHubSidecarService.TaskHubSidecarServiceClient(channel);
-            foreach (var id in ids)
-                await taskHub.StartInstanceAsync(new Dapr.DurableTask.Protobuf.CreateInstanceRequest
+            // daprd creates workflows only while a worker is connected. This one knows no workflow, and the instances are
+            // scheduled to start in an hour: they stay pending, except the two that are terminated (a terminate wakes
+            // an instance early, and the SDK ends it).
+            await using (var worker = await Workflow.WorkflowWorkerHost.StartAsync(sidecar.GrpcPort, _ => { }))
+            {
+                foreach (var id in ids)
+                    await worker.Client.ScheduleNewWorkflowAsync("Nobody", id, input: null, startTime: DateTimeOffset.UtcNow.AddHours(1));
+                foreach (var id in new[] { "wf-7", "wf-280" })
                 {
-                    InstanceId = id, Name = "Nobody", ScheduledStartTimestamp = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTime(DateTime.UtcNow.AddHours(1)),
-                });
-            foreach (var id in new[] { "wf-7", "wf-280" })
-                (await http.PostAsync($"/v1.0/workflows/dapr/{id}/terminate", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
+                    (await http.PostAsync($"/v1.0/workflows/dapr/{id}/terminate", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
+                    await Wait.UntilAsync(async () => (await worker.Client.GetWorkflowStateAsync(id, false)).RuntimeStatus == Dapr.Workflow.WorkflowRuntimeStatus.Terminated,
+                        $"{id} terminated");
+                }
+            }
             (await http.PostAsync("/v1.0/workflows/dapr/wf-280/purge", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
         }
 

@@ -16,10 +16,24 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
 
     public override Task<Empty> Hello(Empty request, ServerCallContext context) => Task.FromResult(new Empty());
 
-    /// <summary>Answers once the instance is scheduled, whether or not a worker is connected to run it.</summary>
+    /// <summary>
+    /// As durabletask-go's executor under daprd 1.17: the instance is created once a worker is connected, and the
+    /// answer comes when its first turn is saved, unless it is scheduled to start later.
+    /// </summary>
     public override async Task<CreateInstanceResponse> StartInstance(CreateInstanceRequest request, ServerCallContext context)
     {
-        var id = await Engine.StartAsync(request, parent: null, router: null, context.CancellationToken);
+        await Engine.WaitForWorkerAsync(context.CancellationToken);
+        string id;
+        try
+        {
+            id = await Engine.StartAsync(request, parent: null, router: null, context.CancellationToken);
+        }
+        catch (RpcException e)
+        {
+            throw new RpcException(new Status(e.StatusCode, $"failed to create orchestration instance: {e.Status.Detail}"));
+        }
+        if (request.ScheduledStartTimestamp is null)
+            await Engine.WaitAsync(id, i => i.Status != OrchestrationStatus.Pending, context.CancellationToken);
         return new CreateInstanceResponse { InstanceId = id };
     }
 
@@ -46,30 +60,35 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
         return new RaiseEventResponse();
     }
 
+    // Terminate, suspend and resume answer once the turn that handles their event has been saved (executor.go).
+
     public override async Task<TerminateResponse> TerminateInstance(TerminateRequest request, ServerCallContext context)
     {
         await Engine.TerminateAsync(request.InstanceId, request.Output, request.Recursive, context.CancellationToken);
+        await Engine.WaitAsync(request.InstanceId, i => i.IsTerminal, context.CancellationToken);
         return new TerminateResponse();
     }
 
     public override async Task<SuspendResponse> SuspendInstance(SuspendRequest request, ServerCallContext context)
     {
         await Engine.SuspendAsync(request.InstanceId, request.Reason, context.CancellationToken);
+        await Engine.WaitAsync(request.InstanceId, i => i.IsSuspended || i.IsTerminal, context.CancellationToken);
         return new SuspendResponse();
     }
 
     public override async Task<ResumeResponse> ResumeInstance(ResumeRequest request, ServerCallContext context)
     {
         await Engine.ResumeAsync(request.InstanceId, request.Reason, context.CancellationToken);
+        await Engine.WaitAsync(request.InstanceId, i => i.Status == OrchestrationStatus.Running || i.IsTerminal, context.CancellationToken);
         return new ResumeResponse();
     }
 
     public override async Task<PurgeInstancesResponse> PurgeInstances(PurgeInstancesRequest request, ServerCallContext context)
     {
         if (request.RequestCase != PurgeInstancesRequest.RequestOneofCase.InstanceId)
-            throw new RpcException(new Status(StatusCode.Unimplemented, "purging by filter is not supported (nor by daprd)"));
-        var deleted = Engine.Find(request.InstanceId) is null ? 0 : await Engine.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken);
-        return new PurgeInstancesResponse { DeletedInstanceCount = deleted, IsComplete = true };
+            throw new RpcException(new Status(StatusCode.Unknown, "multi-instance purge is not unimplemented")); // sic, executor.go
+        var deleted = await Engine.PurgeAsync(request.InstanceId, request.Recursive, context.CancellationToken);
+        return new PurgeInstancesResponse { DeletedInstanceCount = deleted };
     }
 
     public override Task GetWorkItems(GetWorkItemsRequest request, IServerStreamWriter<WorkItem> responseStream, ServerCallContext context) =>
@@ -87,9 +106,21 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
         return new CompleteTaskResponse();
     }
 
+    /// <summary>
+    /// daprd 1.17 has no CompleteWorkflowTask (durabletask-go 0.11.5); the call reaches its service-invocation proxy,
+    /// which refuses it for want of an app id.
+    /// </summary>
     public override Task<CompleteTaskResponse> CompleteWorkflowTask(WorkflowResponse request, ServerCallContext context) =>
-        CompleteOrchestratorTask(request, context);
+        throw new RpcException(new Status(StatusCode.Unknown, "failed to proxy request: required metadata dapr-callee-app-id or dapr-app-id not found"));
 
+    public override async Task<RerunWorkflowFromEventResponse> RerunWorkflowFromEvent(RerunWorkflowFromEventRequest request, ServerCallContext context)
+    {
+        var id = await Engine.RerunFromEventAsync(request, context.CancellationToken);
+        await Engine.WaitAsync(id, i => i.Status != OrchestrationStatus.Pending, context.CancellationToken);
+        return new RerunWorkflowFromEventResponse { NewInstanceID = id };
+    }
+
+    /// <summary>Pages as daprd's in-memory store does: the token is the index of the next id, given only when more follow.</summary>
     public override Task<ListInstanceIDsResponse> ListInstanceIDs(ListInstanceIDsRequest request, ServerCallContext context)
     {
         var ids = Engine.InstanceIds();
@@ -106,8 +137,10 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
 
     public override Task<GetInstanceHistoryResponse> GetInstanceHistory(GetInstanceHistoryRequest request, ServerCallContext context)
     {
+        var instance = Engine.Find(request.InstanceId)
+                       ?? throw new RpcException(new Status(StatusCode.NotFound, $"workflow instance '{request.InstanceId}' not found"));
         var response = new GetInstanceHistoryResponse();
-        response.Events.AddRange(Engine.Get(request.InstanceId).History);
+        response.Events.AddRange(instance.History);
         return Task.FromResult(response);
     }
 }

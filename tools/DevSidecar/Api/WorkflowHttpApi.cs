@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json.Serialization;
 using DevSidecar.Hosting;
 using DevSidecar.Workflow;
+using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Dapr.DurableTask.Protobuf;
@@ -24,13 +25,18 @@ public static class WorkflowHttpApi
                 Operate(context, runtime.Workflows, nameOrId, operation));
             app.MapPost(prefix + "/{instanceId}/raiseEvent/{eventName}", async (HttpContext context, string instanceId, string eventName) =>
             {
-                var instance = Existing(runtime.Workflows, instanceId);
-                await runtime.Workflows.RaiseEventAsync(instance.InstanceId, eventName, await BodyAsync(context), context.RequestAborted);
+                var input = await BodyAsync(context);
+                await Engine("ERR_RAISE_EVENT_WORKFLOW", $"error raising event on workflow '{instanceId}'", instanceId, () =>
+                    runtime.Workflows.RaiseEventAsync(instanceId, eventName, input, context.RequestAborted));
                 return Accepted();
             });
         }
     }
 
+    /// <summary>
+    /// daprd's HTTP verbs (pkg/api/universal/workflow.go with durabletask-go's client): none waits for a turn; an
+    /// instance is created only once a workflow worker is connected; terminate and purge are always recursive.
+    /// </summary>
     private static async Task<IResult> Operate(HttpContext context, WorkflowEngine engine, string nameOrId, string operation)
     {
         var ct = context.RequestAborted;
@@ -38,70 +44,106 @@ public static class WorkflowHttpApi
         {
             case "start":
                 var instanceId = context.Request.Query["instanceID"].FirstOrDefault();
-                if (instanceId is { Length: > 64 })
-                    throw new DaprError(400, StatusCode.InvalidArgument, "ERR_INSTANCE_ID_TOO_LONG", WorkflowIds.Problem(instanceId)!);
+                if (string.IsNullOrEmpty(instanceId)) instanceId = Guid.NewGuid().ToString();
+                if (Encoding.UTF8.GetByteCount(instanceId) > 64)
+                    throw new DaprError(400, StatusCode.InvalidArgument, "ERR_INSTANCE_ID_TOO_LONG", "workflow instance ID exceeds the max length of 64 characters");
                 if (WorkflowIds.Problem(instanceId) is { } problem)
                     throw new DaprError(400, StatusCode.InvalidArgument, "ERR_INSTANCE_ID_INVALID", problem);
-                string id;
-                try
-                {
-                    id = await engine.StartAsync(new CreateInstanceRequest { Name = nameOrId, InstanceId = instanceId ?? "", Input = await BodyAsync(context) },
-                        parent: null, router: null, ct);
-                }
-                catch (Grpc.Core.RpcException e)
-                {
-                    throw new DaprError(500, StatusCode.Internal, "ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}': {e.Status.Detail}");
-                }
+                var input = await BodyAsync(context) ?? "";
+                await engine.WaitForWorkerAsync(ct);
+                var id = await Engine("ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}'", instanceId, () =>
+                    engine.StartAsync(new CreateInstanceRequest { Name = nameOrId, InstanceId = instanceId, Input = input }, parent: null, router: null, ct));
                 return Results.Json(new Dictionary<string, string> { ["instanceID"] = id }, HttpApiJson.Web.DictionaryStringString,
                     statusCode: StatusCodes.Status202Accepted);
             case "terminate":
-                await engine.TerminateAsync(Existing(engine, nameOrId).InstanceId, null, recursive: true, ct);
+                await Engine("ERR_TERMINATE_WORKFLOW", $"error terminating workflow '{nameOrId}'", nameOrId, () => engine.TerminateAsync(nameOrId, null, recursive: true, ct));
                 return Accepted();
             case "pause":
-                await engine.SuspendAsync(Existing(engine, nameOrId).InstanceId, context.Request.Query["reason"].FirstOrDefault(), ct);
+                await Engine("ERR_PAUSE_WORKFLOW", $"error pausing workflow {nameOrId}", nameOrId, () => engine.SuspendAsync(nameOrId, null, ct));
                 return Accepted();
             case "resume":
-                await engine.ResumeAsync(Existing(engine, nameOrId).InstanceId, context.Request.Query["reason"].FirstOrDefault(), ct);
+                await Engine("ERR_RESUME_WORKFLOW", $"error resuming workflow {nameOrId}", nameOrId, () => engine.ResumeAsync(nameOrId, null, ct));
                 return Accepted();
             case "purge":
-                var instance = Existing(engine, nameOrId);
-                if (!instance.IsTerminal)
-                    throw new DaprError(500, StatusCode.Internal, "ERR_PURGE_WORKFLOW", $"failed to purge workflow '{nameOrId}': only completed, failed or terminated instances can be purged");
-                await engine.PurgeAsync(instance.InstanceId, recursive: true, ct);
+                await Engine("ERR_PURGE_WORKFLOW", $"error purging workflow '{nameOrId}'", nameOrId, () => engine.PurgeAsync(nameOrId, recursive: true, ct));
                 return Accepted();
             default:
                 return Results.NotFound();
         }
     }
 
-    private static IResult Get(WorkflowEngine engine, string instanceId)
+    /// <summary>An engine call whose failure daprd answers 500 with <paramref name="errorCode"/>, or 404 for an unknown instance where it does.</summary>
+    private static async Task<T> Engine<T>(string errorCode, string what, string instanceId, Func<Task<T>> call)
     {
-        var instance = Existing(engine, instanceId);
-        var properties = new Dictionary<string, string>
+        try
         {
-            ["dapr.workflow.input"] = instance.Input ?? "",
-            ["dapr.workflow.custom_status"] = instance.CustomStatus ?? "",
-        };
-        if (instance.Status != OrchestrationStatus.Failed) properties["dapr.workflow.output"] = instance.Output ?? "";
-        if (instance.Failure is { } failure)
-        {
-            properties["dapr.workflow.failure.error_type"] = failure.ErrorType;
-            properties["dapr.workflow.failure.error_message"] = failure.ErrorMessage;
-            properties["dapr.workflow.failure.stack_trace"] = failure.StackTrace ?? "";
+            return await call();
         }
-        return Results.Json(new WorkflowStatus(instance.InstanceId, instance.Name, instance.CreatedAt.ToString("O"),
-            instance.LastUpdatedAt.ToString("O"), RuntimeStatus(instance.Status), properties), HttpApiJson.Web.WorkflowStatus);
+        catch (Grpc.Core.RpcException e)
+        {
+            if (e.Status.Detail.EndsWith("no such instance exists", StringComparison.Ordinal) && errorCode is "ERR_TERMINATE_WORKFLOW" or "ERR_PURGE_WORKFLOW")
+                throw NotFound(instanceId);
+            throw new DaprError(500, StatusCode.Internal, errorCode, $"{what}: {e.Status.Detail}");
+        }
     }
 
-    /// <summary>The GET answer, keyed as daprd keys it.</summary>
+    private static Task Engine(string errorCode, string what, string instanceId, Func<Task> call) =>
+        Engine(errorCode, what, instanceId, async () => { await call(); return 0; });
+
+    private static DaprError NotFound(string instanceId) =>
+        new(404, StatusCode.NotFound, "ERR_INSTANCE_ID_NOT_FOUND", $"unable to find workflow with the provided instance ID: {instanceId}");
+
+    /// <summary>
+    /// The GET answer as daprd builds it from the saved history (wfengine/client.go, runtimestate.go): timestamps of the
+    /// current generation's start and last event, each property only when it has a value; an instance whose first
+    /// turn has not run yet has no name and zero times.
+    /// </summary>
+    private static IResult Get(WorkflowEngine engine, string instanceId)
+    {
+        var instance = engine.Find(instanceId) ?? throw NotFound(instanceId);
+        var started = instance.History.FirstOrDefault(e => e.ExecutionStarted is not null);
+        var properties = new Dictionary<string, string>();
+        if (started is not null)
+        {
+            if (instance.CustomStatus is not null) properties["dapr.workflow.custom_status"] = instance.CustomStatus;
+            if (started.ExecutionStarted.Input is { } input) properties["dapr.workflow.input"] = input;
+            if (instance.History.LastOrDefault(e => e.ExecutionCompleted is not null)?.ExecutionCompleted is { } completed)
+            {
+                if (completed.Result is { } output) properties["dapr.workflow.output"] = output;
+                if (completed.FailureDetails is { } failure)
+                {
+                    properties["dapr.workflow.failure.error_type"] = failure.ErrorType;
+                    properties["dapr.workflow.failure.error_message"] = failure.ErrorMessage;
+                    if (failure.StackTrace is { } stack) properties["dapr.workflow.failure.stack_trace"] = stack;
+                }
+            }
+        }
+        return Results.Json(new WorkflowStatus(instance.InstanceId, started is null ? null : instance.Name,
+            ProtoTime(started?.Timestamp), ProtoTime(started is null ? null : instance.History[^1].Timestamp),
+            RuntimeStatus(instance.Status), properties.Count == 0 ? null : properties), HttpApiJson.Web.WorkflowStatus);
+    }
+
+    /// <summary>The GET answer, keyed as daprd keys it (protojson: absent fields are left out).</summary>
     internal sealed record WorkflowStatus(
         [property: JsonPropertyName("instanceID")] string InstanceId,
-        [property: JsonPropertyName("workflowName")] string WorkflowName,
+        [property: JsonPropertyName("workflowName"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? WorkflowName,
         [property: JsonPropertyName("createdAt")] string CreatedAt,
         [property: JsonPropertyName("lastUpdatedAt")] string LastUpdatedAt,
         [property: JsonPropertyName("runtimeStatus")] string RuntimeStatus,
-        [property: JsonPropertyName("properties")] Dictionary<string, string> Properties);
+        [property: JsonPropertyName("properties"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Dictionary<string, string>? Properties);
 
+    /// <summary>A protobuf Timestamp as protojson writes it: UTC, 'Z', 0, 3, 6 or 9 fraction digits.</summary>
+    public static string ProtoTime(Timestamp? timestamp)
+    {
+        if (timestamp is null) return "0001-01-01T00:00:00Z";
+        var text = timestamp.ToDateTime().ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        var nanos = timestamp.Nanos;
+        if (nanos == 0) return text + "Z";
+        var digits = nanos % 1_000_000 == 0 ? 3 : nanos % 1_000 == 0 ? 6 : 9;
+        return $"{text}.{(nanos / (int)Math.Pow(10, 9 - digits)).ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(digits, '0')}Z";
+    }
+
+    /// <summary>daprd's status names (wfengine/client.go); STALLED is not among them and reads UNKNOWN.</summary>
     public static string RuntimeStatus(OrchestrationStatus status) => status switch
     {
         OrchestrationStatus.Running => "RUNNING",
@@ -114,10 +156,6 @@ public static class WorkflowHttpApi
         OrchestrationStatus.Suspended => "SUSPENDED",
         _ => "UNKNOWN",
     };
-
-    private static InstanceRecord Existing(WorkflowEngine engine, string instanceId) =>
-        engine.Find(instanceId) ?? throw new DaprError(404, StatusCode.NotFound, "ERR_INSTANCE_ID_NOT_FOUND",
-            $"unable to find workflow with the provided instance ID: {instanceId}");
 
     /// <summary>The raw body is the input, kept as text (send JSON); an empty body is no input.</summary>
     private static async Task<string?> BodyAsync(HttpContext context)
@@ -132,15 +170,14 @@ public static class WorkflowHttpApi
         Results.Json(new Dictionary<string, string>(), HttpApiJson.Web.DictionaryStringString, statusCode: StatusCodes.Status202Accepted);
 }
 
-/// <summary>daprd's instance id rules for its workflow HTTP API (not for the SDK's gRPC StartInstance): at most 64
-/// characters, letters, digits, '-' and '_'.</summary>
+/// <summary>daprd's instance id rule for its workflow API (pkg/api/universal/workflow.go), not for the SDK's gRPC
+/// StartInstance: letters and digits (any script), '-' and '_'. The 64-byte limit is checked apart.</summary>
 public static class WorkflowIds
 {
     public static string? Problem(string? instanceId)
     {
         if (string.IsNullOrEmpty(instanceId)) return null;
-        if (instanceId.Length > 64) return $"workflow instance ID exceeds the max length of 64 characters: {instanceId}";
-        return instanceId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+        return instanceId.EnumerateRunes().All(c => Rune.IsLetterOrDigit(c) || c.Value is '-' or '_')
             ? null
             : $"workflow instance ID '{instanceId}' is invalid: only alphanumeric and underscore characters are allowed";
     }

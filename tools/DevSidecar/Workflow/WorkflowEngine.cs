@@ -34,12 +34,13 @@ public sealed class WorkflowEngine : IAsyncDisposable
     private const int IndexChunkSize = 256;
     private readonly List<List<string>> _indexChunks = [];
     private int _connectedWorkers;
+    private TaskCompletionSource _workerConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>
-    /// A work item on its way to a worker. Key identifies it among the outstanding ones and is its completion token;
-    /// ReplyTo is the app whose engine waits for an activity scheduled there (null: this one).
+    /// A work item on its way to a worker. Key identifies it among the outstanding ones, as daprd matches completions:
+    /// by instance id, and task id for an activity. ReplyTo is the app whose engine waits for an activity (null: this one).
     /// </summary>
-    private sealed record Dispatch(string Key, WorkItem Item, int Turn = 0, string? ReplyTo = null);
+    private sealed record Dispatch(string Key, WorkItem Item, int Turn = 0, string? ReplyTo = null, TaskRouter? Router = null);
 
     public WorkflowEngine(string appId, IStateStore? store, ILogger logger)
     {
@@ -59,29 +60,27 @@ public sealed class WorkflowEngine : IAsyncDisposable
     // ---------- client operations ----------
 
     /// <summary>
-    /// Schedules a new instance. An id that is in use by an instance that has not finished is refused; a finished one
-    /// is replaced by the new instance, as durabletask-go does without a reuse policy.
+    /// Schedules a new instance (durabletask-go's executor.go StartInstance and daprd's orchestrator/create.go, 1.17):
+    /// an id in use by an instance that has not finished (pending, running, suspended, stalled) is refused with
+    /// Unknown; a finished one is wiped and created again. The request's version and tags are not kept, as there.
     /// </summary>
     public async Task<string> StartAsync(CreateInstanceRequest request, ParentInstanceInfo? parent, TaskRouter? router, CancellationToken ct)
     {
-        var instanceId = string.IsNullOrEmpty(request.InstanceId) ? Guid.NewGuid().ToString() : request.InstanceId;
+        var instanceId = request.InstanceId;
         var startAt = request.ScheduledStartTimestamp?.ToDateTime();
         var instance = new InstanceRecord
         {
-            InstanceId = instanceId, Name = request.Name, Version = request.Version, Input = request.Input, ScheduledStartAt = startAt, Parent = parent,
+            InstanceId = instanceId, Name = request.Name, Input = request.Input, ScheduledStartAt = startAt, Parent = parent,
         };
         var started = new ExecutionStartedEvent
         {
             Name = request.Name,
-            Version = request.Version,
             Input = request.Input,
             WorkflowInstance = new Dapr.DurableTask.Protobuf.WorkflowInstance { InstanceId = instanceId, ExecutionId = instance.ExecutionId },
             ScheduledStartTimestamp = request.ScheduledStartTimestamp,
             ParentInstance = parent,
-            ParentTraceContext = request.ParentTraceContext,
-            WorkflowSpanID = WorkflowTracing.NewSpanId(),
+            ParentTraceContext = WorkflowTracing.Sampled(request.ParentTraceContext),
         };
-        started.Tags.Add(request.Tags);
         instance.Inbox.Add(new HistoryEvent
         {
             EventId = -1, Timestamp = Now(), ExecutionStarted = started,
@@ -93,10 +92,22 @@ public sealed class WorkflowEngine : IAsyncDisposable
         return instanceId;
     }
 
+    /// <summary>
+    /// Waits until a worker is connected. daprd registers its workflow actors only while a worker streams work items,
+    /// so until then creating an instance fails to place its actor and is retried every second (backends/actors).
+    /// </summary>
+    public async Task WaitForWorkerAsync(CancellationToken ct)
+    {
+        if (ConnectedWorkers > 0) return;
+        _logger.LogWarning("no workflow worker is connected to app '{AppId}': waiting for one before the workflow can be created, as daprd does", AppId);
+        while (ConnectedWorkers == 0) await _workerConnected.Task.WaitAsync(ct);
+    }
+
     public InstanceRecord? Find(string instanceId) => _instances.GetValueOrDefault(instanceId);
 
-    public InstanceRecord Get(string instanceId) =>
-        Find(instanceId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"no such instance exists: {instanceId}"));
+    /// <summary>The instance, or durabletask-go's ErrInstanceNotFound as daprd answers it (gRPC Unknown).</summary>
+    public InstanceRecord Get(string instanceId, string? prefix = null) =>
+        Find(instanceId) ?? throw new RpcException(new Status(StatusCode.Unknown, $"{prefix}no such instance exists"));
 
     /// <summary>Every instance id, in the order they were created, for ListInstanceIDs.</summary>
     public IReadOnlyList<string> InstanceIds() => [.. _instances.Values.OrderBy(i => i.CreatedAt).ThenBy(i => i.InstanceId, StringComparer.Ordinal).Select(i => i.InstanceId)];
@@ -114,43 +125,67 @@ public sealed class WorkflowEngine : IAsyncDisposable
         }
     }
 
-    public Task RaiseEventAsync(string instanceId, string name, string? input, CancellationToken ct) =>
-        DeliverAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), EventRaised = new EventRaisedEvent { Name = name, Input = input } }, ct);
+    // Client operations are events in the instance's inbox, handled by the next turn like any other (daprd's
+    // orchestrator/add.go): the status changes only when that turn is saved. While an instance is suspended its
+    // turns still run; holding back what arrives meanwhile is the SDK's job, as in durabletask-go.
 
-    /// <summary>
-    /// Puts a terminate event in the instance's inbox; the next turn ends it (the SDK answers it with a Terminated
-    /// completion). With <paramref name="recursive"/>, its children are terminated too when it ends.
-    /// </summary>
+    public Task RaiseEventAsync(string instanceId, string name, string? input, CancellationToken ct) =>
+        AddClientEventAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), EventRaised = new EventRaisedEvent { Name = name, Input = input } }, ct);
+
+    /// <summary>The next turn ends the instance (the SDK answers it with a Terminated completion); with <paramref name="recursive"/> its children too.</summary>
     public Task TerminateAsync(string instanceId, string? output, bool recursive, CancellationToken ct) =>
-        DeliverAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive } }, ct);
+        AddClientEventAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = recursive } }, ct,
+            notFoundPrefix: "failed to submit termination request: ");
 
     public Task SuspendAsync(string instanceId, string? reason, CancellationToken ct) =>
-        DeliverAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionSuspended = new ExecutionSuspendedEvent { Input = reason } }, ct);
+        AddClientEventAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionSuspended = new ExecutionSuspendedEvent { Input = reason } }, ct);
 
     public Task ResumeAsync(string instanceId, string? reason, CancellationToken ct) =>
-        DeliverAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionResumed = new ExecutionResumedEvent { Input = reason } }, ct);
+        AddClientEventAsync(instanceId, new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionResumed = new ExecutionResumedEvent { Input = reason } }, ct);
 
-    /// <summary>Adds an event to the inbox of an instance that has not ended; a finished instance ignores it.</summary>
+    /// <summary>A stalled instance refuses client events (orchestrator/add.go, orchestrator.go in daprd 1.17).</summary>
+    private Task AddClientEventAsync(string instanceId, HistoryEvent e, CancellationToken ct, string? notFoundPrefix = null)
+    {
+        var instance = Get(instanceId, notFoundPrefix);
+        if (instance.Status == OrchestrationStatus.Stalled)
+            throw new RpcException(new Status(StatusCode.Unknown, e.EventRaised is not null
+                ? "workflow is stalled"
+                : $"failed to invoke method for workflow '{instanceId}': actor is stalled"));
+        return DeliverAsync(instanceId, e, ct);
+    }
+
+    /// <summary>Adds an event to the inbox of an instance that has not ended; a finished instance drops it, as daprd does.</summary>
     public Task DeliverAsync(string instanceId, HistoryEvent e, CancellationToken ct) =>
         WithInstanceAsync(Get(instanceId), instance =>
         {
-            if (instance.IsTerminal) return;
-            if (e.ExecutionSuspended is not null) instance.Status = OrchestrationStatus.Suspended;
-            if (e.ExecutionResumed is not null && instance.IsSuspended) instance.Status = instance.History.Count == 0 ? OrchestrationStatus.Pending : OrchestrationStatus.Running;
-            instance.Inbox.Add(e);
+            if (!instance.IsTerminal) instance.Inbox.Add(e);
         }, ct);
 
-    /// <summary>Deletes a finished instance (and, when asked, its children) and returns how many were deleted.</summary>
+    /// <summary>
+    /// Deletes a finished instance (and, when asked, the children in its history) and returns how many were deleted;
+    /// an unknown or unfinished one is an error, checked for every child before anything is deleted (durabletask-go
+    /// backend.go purgeOrchestrationState, daprd orchestrator/state.go).
+    /// </summary>
     public async Task<int> PurgeAsync(string instanceId, bool recursive, CancellationToken ct)
     {
-        var instance = Get(instanceId);
-        if (!instance.IsTerminal)
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"unable to purge workflow '{instanceId}': the workflow is not in a completed state"));
-        var count = 0;
-        if (recursive)
-            foreach (var child in ChildrenOf(instanceId).Where(c => c.IsTerminal)) count += await PurgeAsync(child.InstanceId, recursive, ct);
-        await RemoveAsync(instanceId, ct);
-        return count + 1;
+        var doomed = new List<string>();
+        Collect(instanceId, child: false);
+        foreach (var id in doomed) await RemoveAsync(id, ct);
+        return doomed.Count;
+
+        void Collect(string id, bool child)
+        {
+            var fetch = recursive ? "failed to fetch orchestration state: " : "";
+            var instance = Find(id) ?? throw Purge($"{(child ? "failed to purge sub-orchestration: " : "")}{fetch}no such instance exists");
+            if (instance.Status == OrchestrationStatus.Stalled) throw Purge("workflow is stalled");
+            if (!instance.IsTerminal) throw Purge("orchestration has not yet completed");
+            if (recursive)
+                foreach (var created in instance.History.Where(e => e.ChildWorkflowInstanceCreated is not null))
+                    Collect(created.ChildWorkflowInstanceCreated.InstanceId, child: true);
+            doomed.Add(id);
+        }
+
+        static RpcException Purge(string problem) => new(new Status(StatusCode.Unknown, $"failed to purge orchestration state: {problem}"));
     }
 
     private async Task RemoveAsync(string instanceId, CancellationToken ct)
@@ -161,15 +196,13 @@ public sealed class WorkflowEngine : IAsyncDisposable
         await UpdateIndexAsync(chunks => chunks.FindIndex(chunk => chunk.Remove(instanceId)), ct);
     }
 
-    private IEnumerable<InstanceRecord> ChildrenOf(string instanceId) =>
-        _instances.Values.Where(i => i.Parent?.WorkflowInstance.InstanceId == instanceId);
-
     // ---------- worker side ----------
 
     /// <summary>Streams work items to one connected worker until it disconnects; what it left unfinished goes to another.</summary>
     public async Task StreamWorkItemsAsync(IServerStreamWriter<WorkItem> stream, CancellationToken ct)
     {
         Interlocked.Increment(ref _connectedWorkers);
+        Interlocked.Exchange(ref _workerConnected, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         _logger.LogInformation("workflow worker connected ({Count} connected)", ConnectedWorkers);
         var mine = new List<Dispatch>();
         try
@@ -207,16 +240,19 @@ public sealed class WorkflowEngine : IAsyncDisposable
 
     public async Task CompleteActivityAsync(ActivityResponse response, CancellationToken ct)
     {
-        var key = string.IsNullOrEmpty(response.CompletionToken) ? ActivityKey(response.InstanceId, response.TaskId) : response.CompletionToken;
+        var key = ActivityKey(response.InstanceId, response.TaskId);
         if (!_outstanding.TryRemove(key, out var dispatch))
         {
+            // daprd ignores a completion for a task that no longer exists and answers success (backends/actors).
             _logger.LogDebug("activity completion for {InstanceId} task {TaskId} matches no outstanding work item; ignored", response.InstanceId, response.TaskId);
             return;
         }
         var request = dispatch.Item.ActivityRequest;
+        // The execution id comes from the scheduled task, not from the worker's answer (durabletask-go executor.go).
         var completion = response.FailureDetails is { } failure
             ? new HistoryEvent { EventId = -1, Timestamp = Now(), TaskFailed = new TaskFailedEvent { TaskScheduledId = request.TaskId, FailureDetails = failure, TaskExecutionId = request.TaskExecutionId } }
             : new HistoryEvent { EventId = -1, Timestamp = Now(), TaskCompleted = new TaskCompletedEvent { TaskScheduledId = request.TaskId, Result = response.Result, TaskExecutionId = request.TaskExecutionId } };
+        if (dispatch.Router is { } router) completion.Router = router;
         if (dispatch.ReplyTo is { } replyTo)
         {
             await Peers!.DeliverAsync(replyTo, request.WorkflowInstance.InstanceId, completion, ct);
@@ -232,10 +268,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
 
     public async Task CompleteWorkflowAsync(WorkflowResponse response, CancellationToken ct)
     {
-        var key = string.IsNullOrEmpty(response.CompletionToken) ? OrchestratorKey(response.InstanceId) : response.CompletionToken;
-        _outstanding.TryRemove(key, out _);
-        if (Find(response.InstanceId) is not { } instance)
-            throw new RpcException(new Status(StatusCode.NotFound, $"no such instance exists: {response.InstanceId}"));
+        _outstanding.TryRemove(OrchestratorKey(response.InstanceId), out _);
+        // daprd ignores a completion for an instance that no longer exists and answers success.
+        if (Find(response.InstanceId) is not { } instance) return;
         var followUps = new List<Func<Task>>();
         await WithInstanceAsync(instance, i =>
         {
@@ -243,61 +278,128 @@ public sealed class WorkflowEngine : IAsyncDisposable
             i.TurnInFlight = false;
             var turn = i.Inbox.GetRange(0, i.TurnEventCount);
             i.Inbox.RemoveRange(0, i.TurnEventCount);
-            // The version the worker ran this turn with is kept on the turn's WorkflowStarted event and so replayed.
-            if (response.Version is { } version) turn[0].WorkflowStarted.Version = version;
-            if (IsStall(response, out var stall))
+            if (Unsupported(response) is { } unsupported)
             {
-                // Nothing of the turn is applied: its events wait, and the instance waits for a worker that can run them.
+                // daprd 1.17 cannot deliver these outbound messages: the turn fails, is not saved, and its reminder
+                // runs it again (orchestrator/run.go). The turn's events wait in the inbox for that retry.
                 i.Inbox.InsertRange(0, turn.Skip(1));
-                i.History.Add(new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionStalled = stall });
+                _logger.LogError("workflow actor '{InstanceId}': don't know how to process outbound message '{Action}'; the turn is retried in {Retry}",
+                    i.InstanceId, unsupported, TurnRetry);
+                var retried = i;
+                followUps.Add(() => RetryTurnAsync(retried));
+                return;
+            }
+            StampVersion(i, turn[0], response.Version);
+            if (Stall(i, turn, response) is { } stall)
+            {
+                // Nothing of the turn is applied or dispatched; its events stay in the inbox, and the instance waits
+                // for a worker that can run them: the next one that connects after a sidecar restart (versioning.go).
+                i.Inbox.InsertRange(0, turn.Skip(1));
+                if (i.History.LastOrDefault()?.ExecutionStalled?.Description != stall.Description)
+                    i.History.Add(new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionStalled = stall });
                 i.Status = OrchestrationStatus.Stalled;
-                _logger.LogWarning("workflow instance {InstanceId} is STALLED: {Reason} {Description}", i.InstanceId, stall.Reason, stall.Description);
+                i.CustomStatus = NonEmpty(response.CustomStatus);
+                _logger.LogWarning("workflow instance {InstanceId} is STALLED: {Reason}: {Description}", i.InstanceId, stall.Reason, stall.Description);
                 return;
             }
             // The turn's events (WorkflowStarted first) become history; what arrived meanwhile waits for the next turn.
             i.History.AddRange(turn);
             if (i.IsTerminal) return;
-            if (i.Status is OrchestrationStatus.Pending) i.Status = OrchestrationStatus.Running;
-            // Replaced on every turn: a turn that sets none clears it, as durabletask-go does.
-            i.CustomStatus = response.CustomStatus;
-            foreach (var action in response.Actions) followUps.AddRange(Apply(i, action));
+            // The status follows the history (durabletask-go runtimestate.go): the last suspend or resume decides.
+            i.Status = i.History.LastOrDefault(e => e.ExecutionSuspended is not null || e.ExecutionResumed is not null)?.ExecutionSuspended is not null
+                ? OrchestrationStatus.Suspended
+                : OrchestrationStatus.Running;
+            // Replaced on every turn: a turn that sets none clears it, and an empty one reads back as none (state.go).
+            i.CustomStatus = NonEmpty(response.CustomStatus);
+            foreach (var action in response.Actions)
+            {
+                followUps.AddRange(Apply(i, action));
+                if (action.CompleteWorkflow is not null) break; // anything after the completion is ignored (applier.go)
+            }
         }, ct);
         foreach (var followUp in followUps) await followUp();
     }
 
-    private static bool IsStall(WorkflowResponse response, out ExecutionStalledEvent stall)
+    private static readonly TimeSpan TurnRetry = TimeSpan.FromSeconds(1);
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    /// <summary>Actions Dapr.Workflow 1.19 can send that daprd 1.17 fails the turn on (run.go; T does not know detached workflows).</summary>
+    private static string? Unsupported(WorkflowResponse response) => response.Actions.FirstOrDefault(a =>
+        a.WorkflowActionTypeCase is WorkflowAction.WorkflowActionTypeOneofCase.SendEvent
+            or WorkflowAction.WorkflowActionTypeOneofCase.TerminateWorkflow
+            or WorkflowAction.WorkflowActionTypeOneofCase.CreateDetachedWorkflow)?.WorkflowActionTypeCase.ToString();
+
+    private async Task RetryTurnAsync(InstanceRecord instance)
     {
-        foreach (var action in response.Actions)
+        try
         {
-            if (action.CompleteWorkflow is { WorkflowStatus: OrchestrationStatus.Stalled } complete)
-            {
-                stall = new ExecutionStalledEvent { Reason = StalledReason.PatchMismatch, Description = complete.Details ?? "" };
-                return true;
-            }
-            if (action.WorkflowVersionNotAvailable is not null)
-            {
-                stall = new ExecutionStalledEvent { Reason = StalledReason.VersionNotAvailable, Description = "the workflow version is not available on the worker" };
-                return true;
-            }
+            await Task.Delay(TurnRetry, _stopping.Token);
+            await WithInstanceAsync(instance, _ => { }, _stopping.Token);
         }
-        stall = null!;
-        return false;
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>
+    /// Keeps the version the worker ran this turn with on the turn's WorkflowStarted event, where the SDK reads it back
+    /// on replay. As daprd (orchestrator/versioning.go) only patches not already in the history are kept, and the
+    /// name is dropped whenever there are patches.
+    /// </summary>
+    private static void StampVersion(InstanceRecord instance, HistoryEvent turnStarted, WorkflowVersion? version)
+    {
+        if (version is null || (version.Patches.Count == 0 && string.IsNullOrEmpty(version.Name))) return;
+        if (version.Patches.Count == 0)
+        {
+            turnStarted.WorkflowStarted.Version = version;
+            return;
+        }
+        var known = HistoryPatches(instance).ToHashSet(StringComparer.Ordinal);
+        var added = version.Patches.Where(p => !known.Contains(p)).ToList();
+        if (added.Count == 0) return;
+        var kept = new WorkflowVersion();
+        kept.Patches.AddRange(added);
+        turnStarted.WorkflowStarted.Version = kept;
+    }
+
+    private static IEnumerable<string> HistoryPatches(InstanceRecord instance) =>
+        instance.History.Where(e => e.WorkflowStarted?.Version is not null).SelectMany(e => e.WorkflowStarted.Version.Patches);
+
+    /// <summary>
+    /// daprd's stall rules (orchestrator/versioning.go): the worker has no such version, or the patches it ran with do
+    /// not begin with the patches the history holds. The SDK's own STALLED completion is the same mismatch, seen first.
+    /// </summary>
+    private static ExecutionStalledEvent? Stall(InstanceRecord instance, List<HistoryEvent> turn, WorkflowResponse response)
+    {
+        if (response.Actions.Any(a => a.WorkflowVersionNotAvailable is not null))
+        {
+            var name = instance.History.FirstOrDefault(e => e.WorkflowStarted is not null)?.WorkflowStarted.Version?.Name ?? "";
+            return new ExecutionStalledEvent { Reason = StalledReason.VersionNotAvailable, Description = $"Version not available: {name}" };
+        }
+        var history = HistoryPatches(instance).ToList();
+        var current = response.Version?.Patches.ToList() ?? [];
+        var sdkStalled = response.Actions.Any(a => a.CompleteWorkflow?.WorkflowStatus == OrchestrationStatus.Stalled);
+        if (!sdkStalled && history.Count <= current.Count && history.SequenceEqual(current.Take(history.Count), StringComparer.Ordinal)) return null;
+        return new ExecutionStalledEvent
+        {
+            Reason = StalledReason.PatchMismatch,
+            Description = $"Patch mismatch. History patches: [{string.Join(", ", history)}], current patches: [{string.Join(", ", current)}]. ",
+        };
     }
 
     /// <summary>Turns one action into history, and returns what has to happen outside the instance's lock.</summary>
     private IEnumerable<Func<Task>> Apply(InstanceRecord instance, WorkflowAction action)
     {
         var at = Now();
-        var router = action.Router;
+        // daprd routes by the action's own router, stamped with this app as the source (applier.go), and keeps it on the event.
+        var router = action.Router is { } r ? new TaskRouter(r) { SourceAppID = AppId } : null;
         switch (action.WorkflowActionTypeCase)
         {
             case WorkflowAction.WorkflowActionTypeOneofCase.ScheduleTask:
                 var task = action.ScheduleTask;
-                router ??= task.Router;
                 var scheduled = new TaskScheduledEvent
                 {
                     Name = task.Name, Version = task.Version, Input = task.Input, TaskExecutionId = task.TaskExecutionId,
-                    ParentTraceContext = WorkflowTracing.ChildOf(instance),
+                    ParentTraceContext = WorkflowTracing.Of(instance),
                 };
                 instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, TaskScheduled = scheduled, Router = router });
                 var activity = ActivityRequestFor(instance, action.Id, scheduled);
@@ -306,29 +408,21 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     var target = router!.TargetAppID;
                     yield return () => Peers!.RunActivityAsync(target, activity, AppId, _stopping.Token);
                 }
-                else DispatchActivity(activity, replyTo: null);
+                else DispatchActivity(activity, replyTo: null, router);
                 break;
             case WorkflowAction.WorkflowActionTypeOneofCase.CreateTimer:
                 var timer = action.CreateTimer;
-                var created = new TimerCreatedEvent { FireAt = timer.FireAt, Name = timer.Name };
-                switch (timer.OriginCase)
-                {
-                    case CreateTimerAction.OriginOneofCase.CreateTimer: created.CreateTimer = timer.CreateTimer; break;
-                    case CreateTimerAction.OriginOneofCase.ExternalEvent: created.ExternalEvent = timer.ExternalEvent; break;
-                    case CreateTimerAction.OriginOneofCase.ActivityRetry: created.ActivityRetry = timer.ActivityRetry; break;
-                    case CreateTimerAction.OriginOneofCase.ChildWorkflowRetry: created.ChildWorkflowRetry = timer.ChildWorkflowRetry; break;
-                }
-                instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, TimerCreated = created });
+                // durabletask-go 0.11.5 does not know the timer's origin (a newer field), so it is not kept.
+                instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, Router = router, TimerCreated = new TimerCreatedEvent { FireAt = timer.FireAt, Name = timer.Name } });
                 ArmTimer(instance.InstanceId, action.Id, timer.FireAt);
                 break;
             case WorkflowAction.WorkflowActionTypeOneofCase.CreateChildWorkflow:
                 var child = action.CreateChildWorkflow;
-                router ??= child.Router;
                 var childId = string.IsNullOrEmpty(child.InstanceId) ? $"{instance.InstanceId}:{action.Id:x4}" : child.InstanceId;
                 var childCreated = new ChildWorkflowInstanceCreatedEvent
                 {
                     InstanceId = childId, Name = child.Name, Version = child.Version, Input = child.Input,
-                    ParentTraceContext = WorkflowTracing.ChildOf(instance),
+                    ParentTraceContext = WorkflowTracing.Of(instance),
                 };
                 instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, ChildWorkflowInstanceCreated = childCreated, Router = router });
                 var start = ChildStartFor(instance, action.Id, childCreated, router);
@@ -338,15 +432,6 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     yield return () => Peers!.StartChildAsync(target, start, _stopping.Token);
                 }
                 else yield return () => StartChildAsync(start, _stopping.Token);
-                break;
-            case WorkflowAction.WorkflowActionTypeOneofCase.SendEvent:
-                var send = action.SendEvent;
-                instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, EventSent = new EventSentEvent { InstanceId = send.Instance.InstanceId, Name = send.Name, Input = send.Data } });
-                yield return () => Find(send.Instance.InstanceId) is null ? Task.CompletedTask : RaiseEventAsync(send.Instance.InstanceId, send.Name, send.Data, CancellationToken.None);
-                break;
-            case WorkflowAction.WorkflowActionTypeOneofCase.TerminateWorkflow:
-                var terminate = action.TerminateWorkflow;
-                yield return () => Find(terminate.InstanceId) is null ? Task.CompletedTask : TerminateAsync(terminate.InstanceId, terminate.Reason, terminate.Recurse, CancellationToken.None);
                 break;
             case WorkflowAction.WorkflowActionTypeOneofCase.CompleteWorkflow:
                 var complete = action.CompleteWorkflow;
@@ -365,7 +450,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
                 }
                 instance.History.Add(new HistoryEvent
                 {
-                    EventId = action.Id, Timestamp = at,
+                    EventId = action.Id, Timestamp = at, Router = router,
                     ExecutionCompleted = new ExecutionCompletedEvent { WorkflowStatus = complete.WorkflowStatus, Result = output, FailureDetails = complete.FailureDetails },
                 });
                 Finish(instance, complete.WorkflowStatus, output, complete.FailureDetails);
@@ -380,9 +465,6 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     var ended = instance;
                     yield return () => TerminateChildrenAsync(ended, output);
                 }
-                break;
-            default:
-                _logger.LogWarning("workflow instance {InstanceId}: action {Action} is not supported by the dev sidecar; ignored", instance.InstanceId, action.WorkflowActionTypeCase);
                 break;
         }
     }
@@ -401,7 +483,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         StartEvent = new HistoryEvent
         {
             EventId = -1, Timestamp = Now(),
-            Router = new TaskRouter { SourceAppID = AppId, TargetAppID = IsRemote(router) ? router!.TargetAppID : "" },
+            Router = new TaskRouter { SourceAppID = AppId, TargetAppID = router?.TargetAppID ?? "" },
             ExecutionStarted = new ExecutionStartedEvent
             {
                 Name = created.Name, Version = created.Version, Input = created.Input,
@@ -425,24 +507,30 @@ public sealed class WorkflowEngine : IAsyncDisposable
         instance.Inbox.Clear();
     }
 
+    /// <summary>
+    /// A new generation (durabletask-go applier.go): a fresh history that starts with the same name, parent and trace
+    /// context, the new input and a new execution id, then the carried-over events; the version, scheduled start and
+    /// the workflow's span id are not carried. Events that arrived during the turn stay in the inbox for it.
+    /// </summary>
     private static void ContinueAsNew(InstanceRecord instance, CompleteWorkflowAction complete)
     {
         var previous = instance.History.First(e => e.ExecutionStarted is not null);
-        instance.ExecutionId = Guid.NewGuid().ToString("N");
+        instance.ExecutionId = Guid.NewGuid().ToString();
         instance.Input = complete.Result;
         instance.CreatedAt = DateTime.UtcNow;
-        if (complete.NewVersion is not null) instance.Version = complete.NewVersion;
+        instance.ScheduledStartAt = null;
         var pending = instance.Inbox.ToList();
         instance.History.Clear();
         instance.Inbox.Clear();
-        var started = previous.ExecutionStarted.Clone();
-        started.Input = complete.Result;
-        started.Version = instance.Version;
-        started.WorkflowInstance = new Dapr.DurableTask.Protobuf.WorkflowInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId };
+        var started = new ExecutionStartedEvent
+        {
+            Name = previous.ExecutionStarted.Name, Input = complete.Result, ParentInstance = previous.ExecutionStarted.ParentInstance,
+            ParentTraceContext = previous.ExecutionStarted.ParentTraceContext,
+            WorkflowInstance = new Dapr.DurableTask.Protobuf.WorkflowInstance { InstanceId = instance.InstanceId, ExecutionId = instance.ExecutionId },
+        };
         instance.Inbox.Add(new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionStarted = started, Router = previous.Router });
         instance.Inbox.AddRange(complete.CarryoverEvents);
         instance.Inbox.AddRange(pending);
-        instance.Status = OrchestrationStatus.Running;
     }
 
     /// <summary>Creates a child instance here, for a parent on this app or another one; a replayed creation finds it there.</summary>
@@ -476,21 +564,123 @@ public sealed class WorkflowEngine : IAsyncDisposable
         else if (Find(parentId) is not null) await DeliverAsync(parentId, e, CancellationToken.None);
     }
 
+    /// <summary>
+    /// A recursive terminate reaches every child in the history, on this app only: daprd 1.17 sends it to its own
+    /// workflow actors (durabletask-go orchestration.go), so a child on another app keeps running.
+    /// </summary>
     private async Task TerminateChildrenAsync(InstanceRecord parent, string? output)
     {
-        foreach (var created in parent.History.Where(e => e.ChildWorkflowInstanceCreated is not null))
+        foreach (var created in parent.History.Where(e => e.ChildWorkflowInstanceCreated is not null && !IsRemote(e.Router)))
         {
-            var childId = created.ChildWorkflowInstanceCreated.InstanceId;
             var terminate = new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = true } };
-            if (IsRemote(created.Router)) await Peers!.DeliverAsync(created.Router.TargetAppID, childId, terminate, _stopping.Token);
-            else if (Find(childId) is { IsTerminal: false }) await DeliverAsync(childId, terminate, CancellationToken.None);
+            if (Find(created.ChildWorkflowInstanceCreated.InstanceId) is not null)
+                await DeliverAsync(created.ChildWorkflowInstanceCreated.InstanceId, terminate, CancellationToken.None);
         }
     }
+
+    // ---------- rerun from an event ----------
+
+    /// <summary>
+    /// A new instance from a finished one's history up to one scheduled activity, timer or child workflow, which then
+    /// runs again (daprd 1.17 orchestrator/rerun.go and fork/fork.go): the events before it are copied, the target gets
+    /// its source on <c>rerunParentInstanceInfo</c> (and a new input if asked), what was scheduled and not finished by
+    /// then is dispatched at once (a timer fires at once), and no turn runs first.
+    /// </summary>
+    public async Task<string> RerunFromEventAsync(RerunWorkflowFromEventRequest request, CancellationToken ct)
+    {
+        var sourceId = request.SourceInstanceID;
+        if (string.IsNullOrEmpty(sourceId)) throw Rerun(StatusCode.InvalidArgument, "rerun workflow source instance ID is required");
+        var newId = string.IsNullOrEmpty(request.NewInstanceID) ? Guid.NewGuid().ToString() : request.NewInstanceID;
+        if (newId == sourceId) throw Rerun(StatusCode.InvalidArgument, "rerun workflow instance ID must be different from the original instance ID");
+        var source = Find(sourceId) ?? throw Rerun(StatusCode.NotFound, $"workflow instance does not exist with ID '{sourceId}'");
+        if (!source.IsTerminal) throw Rerun(StatusCode.InvalidArgument, $"'{sourceId}' is not in a terminal state");
+        if (source.Parent is not null) throw Rerun(StatusCode.InvalidArgument, $"'{sourceId}': cannot rerun from child-workflows");
+        var eventId = request.EventID;
+        var cut = source.History.FindIndex(e => e.EventId >= 0 && (uint)e.EventId == eventId);
+        if (cut < 0) throw Rerun(StatusCode.NotFound, $"does not have history event with ID '{eventId}'");
+        var target = source.History[cut];
+        var kind = target.EventTypeCase switch
+        {
+            HistoryEvent.EventTypeOneofCase.TaskScheduled => "activity",
+            HistoryEvent.EventTypeOneofCase.TimerCreated => "timer",
+            HistoryEvent.EventTypeOneofCase.ChildWorkflowInstanceCreated => "child",
+            _ => throw Rerun(StatusCode.NotFound, $"target event '*protos.HistoryEvent_{GoEventName(target.EventTypeCase)}' with ID '{eventId}' is not an event that can be rerun"),
+        };
+        if (kind == "timer" && request.OverwriteInput) throw Rerun(StatusCode.InvalidArgument, $"cannot write input to timer event '{eventId}'");
+        if (kind != "child" && !string.IsNullOrEmpty(request.NewChildWorkflowInstanceID))
+            throw Rerun(StatusCode.InvalidArgument, $"cannot set new child workflow instance ID on {kind} event '{eventId}'");
+        if (Find(newId) is not null) throw Rerun(StatusCode.AlreadyExists, $"workflow '{newId}' has already been created");
+
+        var history = source.History.Take(cut + 1).Select(e => e.Clone()).ToList();
+        var rerun = history[^1];
+        var parentInfo = new RerunParentInstanceInfo { InstanceID = sourceId };
+        switch (kind)
+        {
+            case "activity":
+                rerun.TaskScheduled.RerunParentInstanceInfo = parentInfo;
+                if (request.OverwriteInput) rerun.TaskScheduled.Input = request.Input;
+                break;
+            case "timer":
+                rerun.TimerCreated.RerunParentInstanceInfo = parentInfo;
+                break;
+            default:
+                rerun.ChildWorkflowInstanceCreated.RerunParentInstanceInfo = parentInfo;
+                if (request.OverwriteInput) rerun.ChildWorkflowInstanceCreated.Input = request.Input;
+                if (!string.IsNullOrEmpty(request.NewChildWorkflowInstanceID)) rerun.ChildWorkflowInstanceCreated.InstanceId = request.NewChildWorkflowInstanceID;
+                break;
+        }
+        bool Settled(Func<HistoryEvent, bool> settles) => history.Any(settles);
+        var unfinished = history.Where(e =>
+            (e.TaskScheduled is not null && !Settled(c => c.TaskCompleted?.TaskScheduledId == e.EventId || c.TaskFailed?.TaskScheduledId == e.EventId))
+            || (e.TimerCreated is not null && !Settled(c => c.TimerFired?.TimerId == e.EventId))
+            || (e.ChildWorkflowInstanceCreated is not null && !Settled(c => c.ChildWorkflowInstanceCompleted?.TaskScheduledId == e.EventId || c.ChildWorkflowInstanceFailed?.TaskScheduledId == e.EventId))).ToList();
+        foreach (var e in unfinished)
+        {
+            e.Timestamp = Now();
+            if (e.ChildWorkflowInstanceCreated is { } created && !(ReferenceEquals(e, rerun) && !string.IsNullOrEmpty(request.NewChildWorkflowInstanceID)))
+                created.InstanceId = $"{newId}:{e.EventId:x4}";
+        }
+
+        var started = history.First(e => e.ExecutionStarted is not null).ExecutionStarted;
+        var instance = new InstanceRecord { InstanceId = newId, Name = source.Name, Input = started.Input, History = history, Status = OrchestrationStatus.Running };
+        await AddAsync(instance, ct);
+        _logger.LogInformation("workflow instance {InstanceId} reruns {SourceId} from event {EventId}", newId, sourceId, eventId);
+        foreach (var e in unfinished)
+        {
+            if (e.TaskScheduled is { } scheduled)
+            {
+                var activity = ActivityRequestFor(instance, e.EventId, scheduled);
+                if (IsRemote(e.Router)) await Peers!.RunActivityAsync(e.Router.TargetAppID, activity, AppId, ct);
+                else DispatchActivity(activity, replyTo: null, e.Router);
+            }
+            else if (e.TimerCreated is not null) ArmTimer(newId, e.EventId, Now());
+            else
+            {
+                var start = ChildStartFor(instance, e.EventId, e.ChildWorkflowInstanceCreated, e.Router);
+                if (IsRemote(e.Router)) await Peers!.StartChildAsync(e.Router.TargetAppID, start, ct);
+                else await StartChildAsync(start, ct);
+            }
+        }
+        return newId;
+
+        static RpcException Rerun(StatusCode code, string message) => new(new Status(code, message));
+    }
+
+    /// <summary>The event's type as durabletask-go 0.11.5 names it, for daprd's error texts.</summary>
+    private static string GoEventName(HistoryEvent.EventTypeOneofCase type) => type switch
+    {
+        HistoryEvent.EventTypeOneofCase.WorkflowStarted => "OrchestratorStarted",
+        HistoryEvent.EventTypeOneofCase.WorkflowCompleted => "OrchestratorCompleted",
+        HistoryEvent.EventTypeOneofCase.ChildWorkflowInstanceCompleted => "SubOrchestrationInstanceCompleted",
+        HistoryEvent.EventTypeOneofCase.ChildWorkflowInstanceFailed => "SubOrchestrationInstanceFailed",
+        _ => type.ToString(),
+    };
 
     // ---------- work for other apps' engines ----------
 
     /// <summary>Runs an activity that a workflow on <paramref name="replyTo"/> scheduled on this app; the result goes back there.</summary>
-    public void RunActivityFor(string replyTo, ActivityRequest request) => DispatchActivity(request, replyTo);
+    public void RunActivityFor(string replyTo, ActivityRequest request) =>
+        DispatchActivity(request, replyTo, new TaskRouter { SourceAppID = replyTo, TargetAppID = AppId });
 
     // ---------- turns, dispatch, timers ----------
 
@@ -514,16 +704,17 @@ public sealed class WorkflowEngine : IAsyncDisposable
     private void StartTurnIfDue(InstanceRecord instance)
     {
         if (instance.TurnInFlight || instance.Inbox.Count == 0 || instance.IsTerminal || instance.Status == OrchestrationStatus.Stalled) return;
-        // A suspended instance keeps what arrives until it is resumed or terminated; the suspension itself is a turn.
-        if (instance.IsSuspended && !instance.Inbox.Any(e => e.ExecutionSuspended is not null || e.ExecutionResumed is not null || e.ExecutionTerminated is not null))
-            return;
-        if (instance.ScheduledStartAt is { } startAt && startAt > DateTime.UtcNow && instance.History.Count == 0)
+        // The start waits for its scheduled time; an event sent before then wakes it early, as daprd's reminders do.
+        if (instance.ScheduledStartAt is { } startAt && startAt > DateTime.UtcNow && instance.History.Count == 0 && instance.Inbox.Count == 1)
         {
             _ = WakeAtAsync(instance, startAt);
             return;
         }
         var started = new HistoryEvent { EventId = -1, Timestamp = Now(), WorkflowStarted = new WorkflowStartedEvent() };
         instance.Inbox.Insert(0, started);
+        // The workflow's span id is set on its first turn, when it has a trace context (durabletask-go orchestration.go).
+        if (instance.History.Count == 0 && instance.Inbox.FirstOrDefault(e => e.ExecutionStarted is not null)?.ExecutionStarted is { ParentTraceContext: { } parentTrace } first)
+            first.WorkflowSpanID ??= WorkflowTracing.SpanId(parentTrace.TraceParent);
         instance.TurnEventCount = instance.Inbox.Count;
         instance.TurnInFlight = true;
         instance.TurnNumber++;
@@ -531,7 +722,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         request.PastEvents.AddRange(instance.History);
         request.NewEvents.AddRange(instance.Inbox);
         var key = OrchestratorKey(instance.InstanceId);
-        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { WorkflowRequest = request, CompletionToken = key }, instance.TurnNumber));
+        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { WorkflowRequest = request }, instance.TurnNumber));
     }
 
     private async Task WakeAtAsync(InstanceRecord instance, DateTime at)
@@ -544,11 +735,11 @@ public sealed class WorkflowEngine : IAsyncDisposable
         catch (OperationCanceledException) { }
     }
 
-    private void DispatchActivity(ActivityRequest request, string? replyTo)
+    private void DispatchActivity(ActivityRequest request, string? replyTo, TaskRouter? router)
     {
         var key = ActivityKey(request.WorkflowInstance.InstanceId, request.TaskId);
-        if (replyTo is not null) key = $"{replyTo}|{key}";
-        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { ActivityRequest = request, CompletionToken = key }, ReplyTo: replyTo));
+        // daprd sets no completion token; completions are matched by instance and task id (durabletask-go backend/local).
+        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { ActivityRequest = request }, ReplyTo: replyTo, Router: router));
     }
 
     private void ArmTimer(string instanceId, int timerId, Timestamp fireAt)
@@ -557,7 +748,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
         {
             try
             {
-                var wait = fireAt.ToDateTime() - DateTime.UtcNow;
+                // daprd's timer reminder is due at fireAt in RFC 3339 without fractions: the whole second, truncated (timer.go).
+                var due = fireAt.ToDateTime();
+                var wait = due.AddTicks(-(due.Ticks % TimeSpan.TicksPerSecond)) - DateTime.UtcNow;
                 if (wait > TimeSpan.Zero) await Task.Delay(wait, _stopping.Token);
                 if (Find(instanceId) is not { } instance) return;
                 await WithInstanceAsync(instance, i =>
@@ -672,7 +865,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
             {
                 var request = ActivityRequestFor(instance, scheduled.EventId, scheduled.TaskScheduled);
                 if (IsRemote(scheduled.Router)) _ = Peers?.RunActivityAsync(scheduled.Router.TargetAppID, request, AppId, _stopping.Token);
-                else DispatchActivity(request, replyTo: null);
+                else DispatchActivity(request, replyTo: null, scheduled.Router);
             }
             foreach (var timer in instance.History.Where(e => e.TimerCreated is not null && !IsTimerFired(instance, e.EventId)))
                 ArmTimer(instance.InstanceId, timer.EventId, timer.TimerCreated.FireAt);

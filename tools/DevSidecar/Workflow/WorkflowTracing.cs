@@ -1,28 +1,27 @@
-using System.Diagnostics;
 using Dapr.DurableTask.Protobuf;
 
 namespace DevSidecar.Workflow;
 
 /// <summary>
-/// W3C trace context on workflow events, as daprd fills it in: the workflow's own span id on ExecutionStarted, and on
-/// each scheduled activity or child workflow a context whose parent is the workflow's span, in the caller's trace.
+/// W3C trace context on workflow events, as daprd 1.17 carries it with no trace exporter configured (its tracer is
+/// then a no-op that hands on the parent's context): the caller's context is kept on ExecutionStarted only if it is
+/// sampled, the workflow's span id is the caller's span id, and everything the workflow schedules (activities, child
+/// workflows) carries the same context, so the SDK's workflow and activity spans join the caller's trace
+/// (durabletask-go api/helpers/tracing.go, backend/orchestration.go, backend/activity.go).
 /// </summary>
 public static class WorkflowTracing
 {
-    public static string NewSpanId() => ActivitySpanId.CreateRandom().ToHexString();
+    /// <summary>The context if its flags say sampled, else none (helpers.TraceContextFromSpan).</summary>
+    public static TraceContext? Sampled(TraceContext? context) =>
+        context?.TraceParent is { Length: 55 } parent && parent[2] == '-' && parent[35] == '-' && parent[52] == '-'
+        && byte.TryParse(parent.AsSpan(53, 2), System.Globalization.NumberStyles.HexNumber, null, out var flags) && (flags & 1) == 1
+            ? new TraceContext { TraceParent = parent, TraceState = context.TraceState }
+            : null;
 
-    /// <summary>A context for work the instance schedules: the caller's trace (a new one if it sent none), a new span.</summary>
-    public static TraceContext ChildOf(InstanceRecord instance)
-    {
-        var started = instance.AllEvents.FirstOrDefault(e => e.ExecutionStarted is not null)?.ExecutionStarted;
-        var traceId = TraceId(started?.ParentTraceContext?.TraceParent) ?? ActivityTraceId.CreateRandom().ToHexString();
-        var spanId = NewSpanId();
-        var context = new TraceContext { TraceParent = $"00-{traceId}-{spanId}-01" };
-        if (started?.ParentTraceContext?.TraceState is { } state) context.TraceState = state;
-        return context;
-    }
+    /// <summary>The span id of a traceparent value.</summary>
+    public static string? SpanId(string? traceParent) => traceParent is { Length: 55 } ? traceParent.Substring(36, 16) : null;
 
-    /// <summary>The trace id of a traceparent header value, or null if it is not one.</summary>
-    public static string? TraceId(string? traceParent) =>
-        traceParent is { Length: 55 } && traceParent[2] == '-' && traceParent[35] == '-' ? traceParent.Substring(3, 32) : null;
+    /// <summary>The context of the instance's workflow span, for what it schedules: none if it has no sampled trace.</summary>
+    public static TraceContext? Of(InstanceRecord instance) =>
+        instance.AllEvents.FirstOrDefault(e => e.ExecutionStarted is not null)?.ExecutionStarted.ParentTraceContext?.Clone();
 }
