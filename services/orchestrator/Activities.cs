@@ -1,6 +1,6 @@
 using Dapr.Client;
+using Dapr.Workflow;
 using OrderFlow.Contracts;
-using WorkflowSdk;
 
 namespace OrderFlow.Orchestrator;
 

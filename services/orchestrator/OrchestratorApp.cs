@@ -1,5 +1,5 @@
+using Dapr.Workflow;
 using OrderFlow.ServiceDefaults;
-using WorkflowSdk;
 
 namespace OrderFlow.Orchestrator;
 
@@ -10,18 +10,9 @@ public static class OrchestratorApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
         builder.Services.Configure<OrderWorkflowOptions>(builder.Configuration.GetSection("OrderWorkflow"));
-        builder.Services.AddDaprWorkflow(options =>
-        {
-            options.RegisterWorkflow<OrderWorkflow>();
-            options.RegisterActivity<ReserveStock>();
-            options.RegisterActivity<ReleaseStock>();
-            options.RegisterActivity<ChargePayment>();
-            options.RegisterActivity<RefundPayment>();
-            options.RegisterActivity<ScheduleShipment>();
-            options.RegisterActivity<RecordStep>();
-            options.RegisterActivity<CompleteOrder>();
-            options.RegisterActivity<CancelOrder>();
-        });
+        // Dapr.Workflow's source generator registers every Workflow and WorkflowActivity class of this assembly under
+        // its type name (OrderWorkflow, ReserveStock, ...); registering them here as well only logs "already registered".
+        builder.Services.AddDaprWorkflow();
         var app = builder.Build();
         app.MapServiceDefaults();
         app.MapOrchestratorApi();
@@ -29,6 +20,7 @@ public static class OrchestratorApp
     }
 }
 
+/// <summary>Read by the starter, which copies them into each instance's <see cref="OrderWorkflowInput"/>.</summary>
 public sealed class OrderWorkflowOptions
 {
     /// <summary>How long the workflow waits for shipping's outcome before it gives up and compensates.</summary>

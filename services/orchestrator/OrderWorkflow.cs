@@ -1,8 +1,13 @@
-using Microsoft.Extensions.Options;
+using Dapr.Workflow;
 using OrderFlow.Contracts;
-using WorkflowSdk;
 
 namespace OrderFlow.Orchestrator;
+
+/// <summary>
+/// What starts an <see cref="OrderWorkflow"/>: the order, and the settings the run needs. The settings travel in the
+/// input rather than being injected, so they are recorded in the instance's history and every replay sees the same.
+/// </summary>
+public sealed record OrderWorkflowInput(OrderDetails Order, TimeSpan ShipmentTimeout);
 
 /// <summary>What the workflow ends with; the order itself is completed or cancelled in the orders service.</summary>
 public sealed record OrderOutcome(string OrderId, bool Completed, string? Reason);
@@ -15,15 +20,16 @@ public sealed record ShipmentOutcome(bool Dispatched, string? TrackingNumber, st
 /// the outcomes are the same as in choreography (same services, same events), but the sequence and the
 /// compensation (in reverse order) live here, in one place. Progress is in the custom status.
 /// </summary>
-public sealed class OrderWorkflow(IOptions<OrderWorkflowOptions> options) : Workflow<OrderDetails, OrderOutcome>
+public sealed class OrderWorkflow : Workflow<OrderWorkflowInput, OrderOutcome>
 {
     public const string ShipmentSettled = "ShipmentSettled";
 
     private static readonly WorkflowTaskOptions Retry = new(new WorkflowRetryPolicy(
         maxNumberOfAttempts: 5, firstRetryInterval: TimeSpan.FromMilliseconds(200), backoffCoefficient: 2, maxRetryInterval: TimeSpan.FromSeconds(5)));
 
-    public override async Task<OrderOutcome> RunAsync(WorkflowContext context, OrderDetails order)
+    public override async Task<OrderOutcome> RunAsync(WorkflowContext context, OrderWorkflowInput input)
     {
+        var order = input.Order;
         context.SetCustomStatus(new { step = "reserving stock" });
         var reserved = await context.CallActivityAsync<StepResult>(nameof(ReserveStock), order, Retry);
         if (!reserved.Succeeded)
@@ -48,11 +54,12 @@ public sealed class OrderWorkflow(IOptions<OrderWorkflowOptions> options) : Work
         ShipmentOutcome shipment;
         try
         {
-            shipment = await context.WaitForExternalEventAsync<ShipmentOutcome>(ShipmentSettled, options.Value.ShipmentTimeout);
+            shipment = await context.WaitForExternalEventAsync<ShipmentOutcome>(ShipmentSettled, input.ShipmentTimeout);
         }
         catch (TaskCanceledException)
         {
-            shipment = new ShipmentOutcome(false, null, $"no word from shipping within {options.Value.ShipmentTimeout}");
+            // Dapr.Workflow's way of saying the timeout's durable timer fired before the event arrived.
+            shipment = new ShipmentOutcome(false, null, $"no word from shipping within {input.ShipmentTimeout}");
         }
 
         if (shipment.Dispatched)
