@@ -128,6 +128,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         var orderId = await _flow.PlaceAsync(customer, sku, quantity: 2, amount: 100m, country: "NL");
         var order = await _flow.TerminalAsync(orderId);
         order.Status.Should().Be(OrderStatus.Completed);
+        var workflowBefore = await WorkflowRunAsync(orderId);
 
         // Redeliver the flow's events, as an at-least-once broker may.
         var details = new OrderDetails(orderId, customer, [new OrderItem(sku, 2)], 100m, order.ShipTo);
@@ -149,6 +150,16 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
             .Select(n => n.OrderId).Should().Equal(orderId, barrier);
         var after = await _orders.GetFromJsonAsync<OrdersApi.OrderView>($"orders/{orderId}", Json);
         after!.History.Should().BeEquivalentTo(order.History);
+        // daprd re-creates a finished workflow whose id is started again: the order's workflow must not have been.
+        (await WorkflowRunAsync(orderId)).Should().Be(workflowBefore, "a redelivered order-placed starts no second run of a finished order's workflow");
+    }
+
+    /// <summary>In orchestration style, when the order's workflow instance was created and its status, from daprd's workflow API; else null.</summary>
+    private async Task<string?> WorkflowRunAsync(string orderId)
+    {
+        if (cluster.Style != "orchestration") return null;
+        var workflow = await cluster.SidecarOf(AppIds.Orchestrator).GetFromJsonAsync<JsonElement>($"v1.0/workflows/dapr/{orderId}");
+        return $"{workflow.GetProperty("createdAt").GetString()} {workflow.GetProperty("runtimeStatus").GetString()}";
     }
 
     [BrokerFact]
