@@ -154,12 +154,18 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await WorkflowRunAsync(orderId)).Should().Be(workflowBefore, "a redelivered order-placed starts no second run of a finished order's workflow");
     }
 
-    /// <summary>In orchestration style, when the order's workflow instance was created and its status, from daprd's workflow API; else null.</summary>
+    /// <summary>
+    /// In orchestration style, when the order's finished workflow instance was created, from daprd's workflow API; else
+    /// null. The order is completed by the workflow's last activity, so the workflow itself may finish a turn later.
+    /// </summary>
     private async Task<string?> WorkflowRunAsync(string orderId)
     {
         if (cluster.Style != "orchestration") return null;
-        var workflow = await cluster.SidecarOf(AppIds.Orchestrator).GetFromJsonAsync<JsonElement>($"v1.0/workflows/dapr/{orderId}");
-        return $"{workflow.GetProperty("createdAt").GetString()} {workflow.GetProperty("runtimeStatus").GetString()}";
+        using var sidecar = cluster.SidecarOf(AppIds.Orchestrator);
+        var workflow = await Eventually.WaitAsync(
+            () => sidecar.GetFromJsonAsync<JsonElement>($"v1.0/workflows/dapr/{orderId}"),
+            w => w.GetProperty("runtimeStatus").GetString() == "COMPLETED", $"the workflow of order {orderId} to complete");
+        return workflow.GetProperty("createdAt").GetString();
     }
 
     [BrokerFact]

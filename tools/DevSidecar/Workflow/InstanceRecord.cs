@@ -38,6 +38,8 @@ public sealed class InstanceRecord
     internal int TurnEventCount;
     internal int TurnNumber;
     internal bool TurnInFlight;
+    /// <summary>Activities sent to a worker whose answer has not come back, even if the instance has ended since.</summary>
+    internal int AwaitedActivities;
     internal TaskCompletionSource Changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public bool IsTerminal => Status is OrchestrationStatus.Completed or OrchestrationStatus.Failed or OrchestrationStatus.Terminated or OrchestrationStatus.Canceled;

@@ -158,6 +158,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     public Task DeliverAsync(string instanceId, HistoryEvent e, CancellationToken ct) =>
         WithInstanceAsync(Get(instanceId), instance =>
         {
+            if (e.TaskCompleted is not null || e.TaskFailed is not null) Interlocked.Decrement(ref instance.AwaitedActivities);
             if (!instance.IsTerminal) instance.Inbox.Add(e);
         }, ct);
 
@@ -261,6 +262,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         if (Find(request.WorkflowInstance.InstanceId) is not { } instance) return;
         await WithInstanceAsync(instance, i =>
         {
+            Interlocked.Decrement(ref i.AwaitedActivities);
             if (i.IsTerminal || IsTaskSettled(i, request.TaskId)) return; // a duplicate completion changes nothing
             i.Inbox.Add(completion);
         }, ct);
@@ -403,6 +405,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
                 };
                 instance.History.Add(new HistoryEvent { EventId = action.Id, Timestamp = at, TaskScheduled = scheduled, Router = router });
                 var activity = ActivityRequestFor(instance, action.Id, scheduled);
+                Interlocked.Increment(ref instance.AwaitedActivities);
                 if (IsRemote(router))
                 {
                     var target = router!.TargetAppID;
@@ -440,14 +443,11 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     ContinueAsNew(instance, complete);
                     break;
                 }
+                // The output is what the completion carries: for a terminate, the SDK sends none (applier.go keeps it as is).
                 var output = complete.Result;
-                var recurse = false;
-                if (complete.WorkflowStatus == OrchestrationStatus.Terminated &&
-                    instance.History.LastOrDefault(e => e.ExecutionTerminated is not null)?.ExecutionTerminated is { } terminated)
-                {
-                    output ??= terminated.Input;
-                    recurse = terminated.Recurse;
-                }
+                var terminated = complete.WorkflowStatus == OrchestrationStatus.Terminated
+                    ? instance.History.LastOrDefault(e => e.ExecutionTerminated is not null)?.ExecutionTerminated
+                    : null;
                 instance.History.Add(new HistoryEvent
                 {
                     EventId = action.Id, Timestamp = at, Router = router,
@@ -460,10 +460,10 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     var done = instance;
                     yield return () => NotifyParentAsync(parent, done);
                 }
-                if (recurse)
+                if (terminated is { Recurse: true })
                 {
                     var ended = instance;
-                    yield return () => TerminateChildrenAsync(ended, output);
+                    yield return () => TerminateChildrenAsync(ended, terminated.Input);
                 }
                 break;
         }
@@ -568,11 +568,11 @@ public sealed class WorkflowEngine : IAsyncDisposable
     /// A recursive terminate reaches every child in the history, on this app only: daprd 1.17 sends it to its own
     /// workflow actors (durabletask-go orchestration.go), so a child on another app keeps running.
     /// </summary>
-    private async Task TerminateChildrenAsync(InstanceRecord parent, string? output)
+    private async Task TerminateChildrenAsync(InstanceRecord parent, string? reason)
     {
         foreach (var created in parent.History.Where(e => e.ChildWorkflowInstanceCreated is not null && !IsRemote(e.Router)))
         {
-            var terminate = new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionTerminated = new ExecutionTerminatedEvent { Input = output, Recurse = true } };
+            var terminate = new HistoryEvent { EventId = -1, Timestamp = Now(), ExecutionTerminated = new ExecutionTerminatedEvent { Input = reason, Recurse = true } };
             if (Find(created.ChildWorkflowInstanceCreated.InstanceId) is not null)
                 await DeliverAsync(created.ChildWorkflowInstanceCreated.InstanceId, terminate, CancellationToken.None);
         }
@@ -650,6 +650,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
             if (e.TaskScheduled is { } scheduled)
             {
                 var activity = ActivityRequestFor(instance, e.EventId, scheduled);
+                Interlocked.Increment(ref instance.AwaitedActivities);
                 if (IsRemote(e.Router)) await Peers!.RunActivityAsync(e.Router.TargetAppID, activity, AppId, ct);
                 else DispatchActivity(activity, replyTo: null, e.Router);
             }
@@ -750,8 +751,10 @@ public sealed class WorkflowEngine : IAsyncDisposable
             {
                 // daprd's timer reminder is due at fireAt in RFC 3339 without fractions: the whole second, truncated (timer.go).
                 var due = fireAt.ToDateTime();
-                var wait = due.AddTicks(-(due.Ticks % TimeSpan.TicksPerSecond)) - DateTime.UtcNow;
-                if (wait > TimeSpan.Zero) await Task.Delay(wait, _stopping.Token);
+                due = due.AddTicks(-(due.Ticks % TimeSpan.TicksPerSecond));
+                // Task.Delay may wake a little before the clock reaches the due time; a reminder never fires early.
+                for (var wait = due - DateTime.UtcNow; wait > TimeSpan.Zero; wait = due - DateTime.UtcNow)
+                    await Task.Delay(wait + TimeSpan.FromMilliseconds(1), _stopping.Token);
                 if (Find(instanceId) is not { } instance) return;
                 await WithInstanceAsync(instance, i =>
                 {
@@ -793,6 +796,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
             var existing = Get(instance.InstanceId);
             if (!existing.IsTerminal)
                 throw new RpcException(new Status(StatusCode.Unknown, $"an active workflow with ID '{instance.InstanceId}' already exists"));
+            // daprd keeps an actor whose activity is still out from being re-created (orchestrator/create.go).
+            if (Volatile.Read(ref existing.AwaitedActivities) > 0)
+                throw new RpcException(new Status(StatusCode.Unknown, $"a terminated workflow with ID '{instance.InstanceId}' is already awaiting an activity result"));
             // A finished instance with this id is replaced by the new one.
             _instances.TryRemove(new KeyValuePair<string, InstanceRecord>(instance.InstanceId, existing));
         }
@@ -864,6 +870,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
             foreach (var scheduled in instance.History.Where(e => e.TaskScheduled is not null && !IsTaskSettled(instance, e.EventId)))
             {
                 var request = ActivityRequestFor(instance, scheduled.EventId, scheduled.TaskScheduled);
+                Interlocked.Increment(ref instance.AwaitedActivities);
                 if (IsRemote(scheduled.Router)) _ = Peers?.RunActivityAsync(scheduled.Router.TargetAppID, request, AppId, _stopping.Token);
                 else DispatchActivity(request, replyTo: null, scheduled.Router);
             }
