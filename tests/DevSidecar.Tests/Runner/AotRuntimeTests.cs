@@ -30,6 +30,8 @@ public sealed class AotRuntimeTests : IDisposable
               metadata:
                 - name: structured # a value that is not text is passed on as JSON
                   value: {nested: [1, two]}
+                - name: actorStateStore
+                  value: "true"
             ---
             apiVersion: dapr.io/v1alpha1
             kind: Component

@@ -12,7 +12,7 @@ namespace DevSidecar.Api;
 /// </summary>
 public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
 {
-    private WorkflowEngine Engine => runtime.Workflows;
+    private WorkflowEngine Engine => runtime.Workflows.Available;
 
     public override Task<Empty> Hello(Empty request, ServerCallContext context) => Task.FromResult(new Empty());
 

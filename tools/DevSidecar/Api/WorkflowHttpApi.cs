@@ -20,18 +20,22 @@ public static class WorkflowHttpApi
         foreach (var version in Versions)
         {
             var prefix = $"/{version}/workflows/{{component}}";
-            app.MapGet(prefix + "/{instanceId}", (string instanceId) => Get(runtime.Workflows, instanceId));
+            app.MapGet(prefix + "/{instanceId}", (string instanceId) => Get(EngineOf(runtime), instanceId));
             app.MapPost(prefix + "/{nameOrId}/{operation}", (HttpContext context, string nameOrId, string operation) =>
-                Operate(context, runtime.Workflows, nameOrId, operation));
+                Operate(context, EngineOf(runtime), nameOrId, operation));
             app.MapPost(prefix + "/{instanceId}/raiseEvent/{eventName}", async (HttpContext context, string instanceId, string eventName) =>
             {
                 var input = await BodyAsync(context);
                 await Engine("ERR_RAISE_EVENT_WORKFLOW", $"error raising event on workflow '{instanceId}'", instanceId, () =>
-                    runtime.Workflows.RaiseEventAsync(instanceId, eventName, input, context.RequestAborted));
+                    EngineOf(runtime).RaiseEventAsync(instanceId, eventName, input, context.RequestAborted));
                 return Accepted();
             });
         }
     }
+
+    private static WorkflowEngine EngineOf(SidecarRuntime runtime) => runtime.Workflows.HasActorStore
+        ? runtime.Workflows
+        : throw new DaprError(500, StatusCode.Internal, "ERR_ACTOR_RUNTIME_NOT_FOUND", WorkflowEngine.NoActorStore);
 
     /// <summary>
     /// daprd's HTTP verbs (pkg/api/universal/workflow.go with durabletask-go's client): none waits for a turn; an

@@ -23,9 +23,9 @@ public sealed class SidecarRuntime
         Registry = new SidecarRegistry(options.RegistryDirectory);
         InternalToken = Guid.NewGuid().ToString("N");
         Invocation = new InvocationProxy(options, App, Registry, InternalToken, Logger);
-        // Workflow state goes to the store marked actorStateStore, as daprd requires, else to the only/first one.
-        var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true")
-                            ?? Components.StateStores.Values.FirstOrDefault();
+        // Workflows run only on the store marked actorStateStore, as in daprd: without one its actor runtime, and so
+        // every workflow call, is unavailable.
+        var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true");
         Workflows = new WorkflowEngine(options.AppId, workflowStore, Logger);
         WorkflowPeers = new SidecarWorkflowPeers(Registry, Workflows, InternalToken, Logger);
         Workflows.Peers = WorkflowPeers;

@@ -57,6 +57,15 @@ public sealed class WorkflowEngine : IAsyncDisposable
 
     public int ConnectedWorkers => Volatile.Read(ref _connectedWorkers);
 
+    /// <summary>daprd's answer to every workflow call when no state store is marked actorStateStore (messages/predefined.go).</summary>
+    public const string NoActorStore =
+        "the state store is not configured to use the actor runtime. Have you set the - name: actorStateStore value: \"true\" in your state store component file?";
+
+    /// <summary>This engine, or daprd's error when it has no actor state store to keep workflows in.</summary>
+    public WorkflowEngine Available => HasActorStore ? this : throw new RpcException(new Status(StatusCode.Internal, NoActorStore));
+
+    public bool HasActorStore => _store is not null;
+
     // ---------- client operations ----------
 
     /// <summary>

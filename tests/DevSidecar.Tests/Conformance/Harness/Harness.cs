@@ -178,7 +178,9 @@ public sealed class Harness : IAsyncDisposable
             spec:
               type: state.in-memory
               version: v1
-              metadata: []
+              metadata:
+                - name: actorStateStore
+                  value: "true"
             ---
             apiVersion: dapr.io/v1alpha1
             kind: Component
