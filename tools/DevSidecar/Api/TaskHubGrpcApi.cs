@@ -121,9 +121,9 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
     }
 
     /// <summary>Pages as daprd's in-memory store does: the token is the index of the next id, given only when more follow.</summary>
-    public override Task<ListInstanceIDsResponse> ListInstanceIDs(ListInstanceIDsRequest request, ServerCallContext context)
+    public override async Task<ListInstanceIDsResponse> ListInstanceIDs(ListInstanceIDsRequest request, ServerCallContext context)
     {
-        var ids = Engine.InstanceIds();
+        var ids = await Engine.InstanceIdsAsync(context.CancellationToken);
         var start = 0;
         if (!string.IsNullOrEmpty(request.ContinuationToken) && !int.TryParse(request.ContinuationToken, out start))
             throw new RpcException(new Status(StatusCode.InvalidArgument, $"invalid continuation token: {request.ContinuationToken}"));
@@ -132,7 +132,7 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
         var response = new ListInstanceIDsResponse();
         response.InstanceIds.AddRange(page);
         if (start + page.Count < ids.Count) response.ContinuationToken = (start + page.Count).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return Task.FromResult(response);
+        return response;
     }
 
     public override Task<GetInstanceHistoryResponse> GetInstanceHistory(GetInstanceHistoryRequest request, ServerCallContext context)

@@ -16,7 +16,7 @@ public sealed class InstanceRecord
     public required string InstanceId { get; init; }
     public required string Name { get; set; }
     public string? Version { get; set; }
-    public string ExecutionId { get; set; } = Guid.NewGuid().ToString("N");
+    public string ExecutionId { get; set; } = Guid.NewGuid().ToString();
     public OrchestrationStatus Status { get; set; } = OrchestrationStatus.Pending;
     public string? Input { get; set; }
     public string? Output { get; set; }

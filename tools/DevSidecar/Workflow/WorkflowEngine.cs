@@ -118,8 +118,19 @@ public sealed class WorkflowEngine : IAsyncDisposable
     public InstanceRecord Get(string instanceId, string? prefix = null) =>
         Find(instanceId) ?? throw new RpcException(new Status(StatusCode.Unknown, $"{prefix}no such instance exists"));
 
-    /// <summary>Every instance id, in the order they were created, for ListInstanceIDs.</summary>
-    public IReadOnlyList<string> InstanceIds() => [.. _instances.Values.OrderBy(i => i.CreatedAt).ThenBy(i => i.InstanceId, StringComparer.Ordinal).Select(i => i.InstanceId)];
+    /// <summary>Every saved instance id in the order the ids were first used, for ListInstanceIDs.</summary>
+    public async Task<IReadOnlyList<string>> InstanceIdsAsync(CancellationToken ct)
+    {
+        await _indexLock.WaitAsync(ct);
+        try
+        {
+            return [.. _indexChunks.SelectMany(chunk => chunk)];
+        }
+        finally
+        {
+            _indexLock.Release();
+        }
+    }
 
     /// <summary>Waits until the instance satisfies <paramref name="done"/>, or the caller gives up.</summary>
     public async Task<InstanceRecord> WaitAsync(string instanceId, Func<InstanceRecord, bool> done, CancellationToken ct)
@@ -301,7 +312,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
                 return;
             }
             StampVersion(i, turn[0], response.Version);
-            if (Stall(i, turn, response) is { } stall)
+            if (Stall(i, response) is { } stall)
             {
                 // Nothing of the turn is applied or dispatched; its events stay in the inbox, and the instance waits
                 // for a worker that can run them: the next one that connects after a sidecar restart (versioning.go).
@@ -379,7 +390,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     /// daprd's stall rules (orchestrator/versioning.go): the worker has no such version, or the patches it ran with do
     /// not begin with the patches the history holds. The SDK's own STALLED completion is the same mismatch, seen first.
     /// </summary>
-    private static ExecutionStalledEvent? Stall(InstanceRecord instance, List<HistoryEvent> turn, WorkflowResponse response)
+    private static ExecutionStalledEvent? Stall(InstanceRecord instance, WorkflowResponse response)
     {
         if (response.Actions.Any(a => a.WorkflowVersionNotAvailable is not null))
         {
@@ -555,6 +566,10 @@ public sealed class WorkflowEngine : IAsyncDisposable
         await StartAsync(request, started.ParentInstance, start.StartEvent.Router, ct);
     }
 
+    /// <summary>
+    /// Tells the parent how its child ended (durabletask-go applier.go): completed, or failed with the completion's
+    /// failure details, which a terminated child does not have.
+    /// </summary>
     private async Task NotifyParentAsync(ParentInstanceInfo parent, InstanceRecord child)
     {
         var e = child.Status == OrchestrationStatus.Completed
@@ -562,12 +577,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
             : new HistoryEvent
             {
                 EventId = -1, Timestamp = Now(),
-                ChildWorkflowInstanceFailed = new ChildWorkflowInstanceFailedEvent
-                {
-                    TaskScheduledId = parent.TaskScheduledId,
-                    FailureDetails = child.Failure ?? new TaskFailureDetails { ErrorType = "WorkflowTerminated", ErrorMessage = $"child workflow {child.InstanceId} ended {child.Status}" },
-                },
+                ChildWorkflowInstanceFailed = new ChildWorkflowInstanceFailedEvent { TaskScheduledId = parent.TaskScheduledId, FailureDetails = child.Failure },
             };
+        if (!string.IsNullOrEmpty(parent.AppID)) e.Router = new TaskRouter { SourceAppID = AppId, TargetAppID = parent.AppID };
         var parentId = parent.WorkflowInstance.InstanceId;
         if (!string.IsNullOrEmpty(parent.AppID) && parent.AppID != AppId) await Peers!.DeliverAsync(parent.AppID, parentId, e, _stopping.Token);
         else if (Find(parentId) is not null) await DeliverAsync(parentId, e, CancellationToken.None);
