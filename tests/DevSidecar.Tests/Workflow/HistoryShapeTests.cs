@@ -131,15 +131,8 @@ public sealed partial class HistoryShapeTests
         return found!;
     }
 
-    /// <summary>A Timestamp as protojson writes it: 0, 3, 6 or 9 fraction digits, as many as its nanoseconds need.</summary>
-    private static string ProtoJsonTime(Google.Protobuf.WellKnownTypes.Timestamp t)
-    {
-        var text = t.ToDateTime().ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
-        if (t.Nanos == 0) return text + "Z";
-        var nanos = t.Nanos.ToString("D9", System.Globalization.CultureInfo.InvariantCulture);
-        var digits = t.Nanos % 1_000_000 == 0 ? 3 : t.Nanos % 1_000 == 0 ? 6 : 9;
-        return $"{text}.{nanos[..digits]}Z";
-    }
+    /// <summary>A Timestamp as protobuf's own JSON formatter writes it, which is what daprd's protojson does.</summary>
+    private static string ProtoJsonTime(Google.Protobuf.WellKnownTypes.Timestamp t) => Google.Protobuf.JsonFormatter.Default.Format(t).Trim('"');
 
     [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.(\d{3}|\d{6}|\d{9}))?Z$")]
     private static partial Regex ProtoJsonTimestamp();
