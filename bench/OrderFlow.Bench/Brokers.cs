@@ -1,3 +1,4 @@
+using DevSidecar.Resources;
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;

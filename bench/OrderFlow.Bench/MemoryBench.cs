@@ -11,21 +11,21 @@ public sealed record MemoryResult(
 /// <summary>
 /// Resident memory of one dev sidecar in its own process (the runner's `run --app-id echo --app-port …`, no app command),
 /// idle and under the invocation load of section 1 routed through it (caller sidecar in the bench → it → the echo app);
-/// for the JIT build (`dotnet DevSidecar.dll`, what `dotnet run` starts) and for the native AOT build, if published.
+/// for the JIT build (`dotnet DevCli.dll`, what `dotnet run` starts) and for the native AOT build, if published.
 /// </summary>
 public static class MemoryBench
 {
     /// <summary>The command that publishes the native sidecar where this bench looks for it (the publish default).</summary>
-    public const string NativePublishCommand = "dotnet publish tools/DevSidecar -c Release -r linux-x64 -p:PublishAot=true";
+    public const string NativePublishCommand = "dotnet publish tools/DevCli -c Release -r linux-x64 -p:PublishAot=true";
 
     public static async Task<List<MemoryResult>> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
     {
         var results = new List<MemoryResult>();
-        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevSidecar", "bin", c, "net10.0", "DevSidecar.dll")).FirstOrDefault(File.Exists);
+        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevCli", "bin", c, "net10.0", "DevCli.dll")).FirstOrDefault(File.Exists);
         results.Add(dll is null
-            ? Skipped("jit", "tools/DevSidecar/bin/Release/net10.0/DevSidecar.dll not built")
+            ? Skipped("jit", "tools/DevCli/bin/Release/net10.0/DevCli.dll not built")
             : await MeasureAsync("jit", "dotnet", [dll], o, logs, workDir));
-        var native = Hosting.RepoPath("tools", "DevSidecar", "bin", "Release", "net10.0", "linux-x64", "publish", "DevSidecar");
+        var native = Hosting.RepoPath("tools", "DevCli", "bin", "Release", "net10.0", "linux-x64", "publish", "DevCli");
         results.Add(!File.Exists(native)
             ? Skipped("native AOT", $"not published; run `{NativePublishCommand}` first")
             : File.GetLastWriteTimeUtc(native) < NewestSource()

@@ -80,7 +80,7 @@ public sealed class AotRuntimeTests : IDisposable
     /// <summary>The built sidecar's runtimeconfig.json with the switches off, as a file of this test's own.</summary>
     private string AotLikeRuntimeConfig()
     {
-        var config = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(TestPaths.DevSidecarDll, ".runtimeconfig.json")))!;
+        var config = JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(TestPaths.DevCliDll, ".runtimeconfig.json")))!;
         var properties = config["runtimeOptions"]!["configProperties"] ??= new JsonObject();
         properties["System.Text.Json.JsonSerializer.IsReflectionEnabledByDefault"] = false;
         properties["System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported"] = false;

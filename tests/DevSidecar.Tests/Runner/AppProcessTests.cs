@@ -1,4 +1,4 @@
-using DevSidecar.Runner;
+using DevCli;
 
 namespace DevSidecar.Tests.Runner;
 

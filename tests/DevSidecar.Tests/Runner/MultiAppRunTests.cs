@@ -1,6 +1,7 @@
+using DevSidecar.Hosting;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using DevSidecar.Runner;
+using DevCli;
 
 namespace DevSidecar.Tests.Runner;
 

@@ -41,7 +41,7 @@ internal sealed class RunnerProcess : IAsyncDisposable
         };
         if (hostArgs.Count > 0) startInfo.ArgumentList.Add("exec");
         foreach (var arg in hostArgs) startInfo.ArgumentList.Add(arg);
-        startInfo.ArgumentList.Add(TestPaths.DevSidecarDll);
+        startInfo.ArgumentList.Add(TestPaths.DevCliDll);
         foreach (var arg in args) startInfo.ArgumentList.Add(arg);
 
         var runner = new RunnerProcess(new Process { StartInfo = startInfo });
@@ -128,7 +128,7 @@ internal sealed class RunnerProcess : IAsyncDisposable
 
 internal sealed record ReadyApp(int DaprHttpPort, int DaprGrpcPort);
 
-/// <summary>Where the built DevSidecar and PingApp are, found from this test assembly's place in the solution layout.</summary>
+/// <summary>Where the built DevCli and PingApp are, found from this test assembly's place in the solution layout.</summary>
 internal static class TestPaths
 {
     private static readonly DirectoryInfo OutputDirectory = new(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
@@ -139,7 +139,7 @@ internal static class TestPaths
 
     private static readonly string RepositoryRoot = FindRepositoryRoot();
 
-    public static string DevSidecarDll => BuiltDll("tools/DevSidecar", "DevSidecar");
+    public static string DevCliDll => BuiltDll("tools/DevCli", "DevCli");
     public static string PingAppDll => BuiltDll("tests/TestApps/PingApp", "PingApp");
 
     private static string BuiltDll(string projectFolder, string assemblyName)

@@ -1,7 +1,8 @@
+using DevSidecar.Hosting;
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
-using DevSidecar.Runner;
+using DevCli;
 
 namespace DevSidecar.Tests.Runner;
 

@@ -1,6 +1,6 @@
 using DevSidecar.Hosting;
 using DevSidecar.Resources;
-using DevSidecar.Runner;
+using DevCli;
 using YamlDotNet.Core;
 
 namespace DevSidecar.Tests.Runner;

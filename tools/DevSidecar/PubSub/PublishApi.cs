@@ -1,3 +1,4 @@
+using DevSidecar.Resources;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
 using DevSidecar.Invocation;

@@ -10,7 +10,7 @@ namespace DevSidecar.Resources;
 /// deserializer builds objects through reflection, which Native AOT does not have. Unlike it, a scalar tagged
 /// <c>!!int</c>, <c>!!float</c>, <c>!!bool</c> or <c>!!timestamp</c> stays text; other tags are rejected, as it did.
 /// </summary>
-internal static class YamlValues
+public static class YamlValues
 {
     /// <summary>How deep values may nest, as the deserializer's default limit, so hostile input cannot overflow the stack.</summary>
     private const int MaxDepth = 130;

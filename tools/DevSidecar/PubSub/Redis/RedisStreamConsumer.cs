@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
 using DevSidecar.Hosting;
-using DevSidecar.Redis;
+using DevSidecar.Resources.Redis;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;

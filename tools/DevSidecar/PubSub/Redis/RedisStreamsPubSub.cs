@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DevSidecar.Hosting;
-using DevSidecar.Redis;
+using DevSidecar.Resources.Redis;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;

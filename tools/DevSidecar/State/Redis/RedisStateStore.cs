@@ -1,5 +1,5 @@
 using System.Globalization;
-using DevSidecar.Redis;
+using DevSidecar.Resources.Redis;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;

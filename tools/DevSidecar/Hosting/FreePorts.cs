@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace DevSidecar.Runner;
+namespace DevSidecar.Hosting;
 
 /// <summary>Picks free loopback ports, never the same one twice in this process, so ports picked
 /// for several apps before any of them binds cannot collide.</summary>

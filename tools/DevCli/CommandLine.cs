@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>What the command line asks for.</summary>
 public abstract record Command;

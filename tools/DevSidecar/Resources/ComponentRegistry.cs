@@ -1,9 +1,8 @@
 using DevSidecar.PubSub;
-using DevSidecar.Resources;
 using DevSidecar.State;
 using Microsoft.Extensions.Logging;
 
-namespace DevSidecar.Hosting;
+namespace DevSidecar.Resources;
 
 /// <summary>The components one sidecar loaded, by name, and the factories for the types the dev sidecar knows.</summary>
 public sealed class ComponentRegistry : IAsyncDisposable

@@ -1,6 +1,6 @@
 // The dev sidecar's command line: `run -f dapr.yaml`, `run --app-id … -- command`, or a sidecar alone.
 using System.Runtime.InteropServices;
-using DevSidecar.Runner;
+using DevCli;
 
 Command command;
 try

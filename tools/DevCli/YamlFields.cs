@@ -1,7 +1,7 @@
 using System.Globalization;
 using DevSidecar.Resources;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>
 /// Typed reads of one YAML mapping as <see cref="YamlValues"/> reads it, converting scalars as YamlDotNet's typed

@@ -1,4 +1,4 @@
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>The variables the Dapr CLI adds to an app's inherited environment (RunConfig.getEnv).</summary>
 public static class AppEnvironment

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>
 /// One app's process, run as the Dapr CLI runs it: in the app's folder, in its own process group (so a

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>
 /// Logging for one app's sidecar: one line per entry, prefixed with the app id on the console (so the

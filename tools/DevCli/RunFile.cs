@@ -1,7 +1,7 @@
 using DevSidecar.Resources;
 using YamlDotNet.Core;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 /// <summary>A parsed multi-app run file (dapr.yaml), with every path absolute and the common section merged into each app.</summary>
 public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<AppSpec> Apps)

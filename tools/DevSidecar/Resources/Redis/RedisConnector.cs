@@ -1,8 +1,7 @@
-using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
-namespace DevSidecar.Redis;
+namespace DevSidecar.Resources.Redis;
 
 /// <summary>
 /// Opens StackExchange.Redis connections for a redis component (redisHost, redisUsername, redisPassword, redisDB).

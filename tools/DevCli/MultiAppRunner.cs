@@ -3,7 +3,7 @@ using DevSidecar.Hosting;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 
-namespace DevSidecar.Runner;
+namespace DevCli;
 
 public sealed record RunnerSettings
 {
