@@ -21,9 +21,9 @@ public static class CommandLine
 {
     public const string Usage = """
         Usage:
-          DevSidecar run -f <dapr.yaml or folder> [--startup-timeout <seconds>]
-          DevSidecar run --app-id <id> [options] [-- <command> [args...]]
-          DevSidecar --help
+          DevCli run -f <dapr.yaml or folder> [--startup-timeout <seconds>]
+          DevCli run --app-id <id> [options] [-- <command> [args...]]
+          DevCli --help
 
         `run -f` starts every app of a Dapr multi-app run file, each with its own dev sidecar.
         `run --app-id` starts one app like `dapr run`; without a command it starts a sidecar alone
