@@ -4,16 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace OrderFlow.ServiceDefaults;
 
-/// <summary>Shutdown settings, bound from the "Shutdown" configuration section.</summary>
-public sealed class ShutdownOptions
-{
-    /// <summary>
-    /// How long in-flight streams and jobs may take to finish after SIGTERM before they must hand their work back.
-    /// The default stays under the 5 s the Dapr CLI (and the dev sidecar's runner) waits before SIGKILL.
-    /// </summary>
-    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(4);
-}
-
 /// <summary>
 /// The essay's wait group: streams and slow jobs register here while they run. On SIGTERM the app refuses new work,
 /// and host shutdown is held until the registered work is done or <see cref="ShutdownOptions.GracePeriod"/> has passed;

@@ -1,5 +1,4 @@
 using Dapr;
-using Dapr.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -14,6 +13,8 @@ public static class ServiceDefaultsExtensions
     /// <summary>
     /// Listens on APP_PORT (set by `dapr run` and by the dev sidecar's runner), talks to the sidecar named by
     /// DAPR_HTTP_PORT / DAPR_GRPC_PORT (or DAPR_HTTP_ENDPOINT / DAPR_GRPC_ENDPOINT), logs one line per entry.
+    /// The sidecar's address is Dapr's default, which both the Dapr client and <see cref="AppInvocation"/> read from the
+    /// app's configuration first and from the environment after.
     /// </summary>
     public static WebApplicationBuilder AddServiceDefaults(this WebApplicationBuilder builder)
     {
@@ -29,11 +30,8 @@ public static class ServiceDefaultsExtensions
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
-        builder.Services.AddDaprClient(dapr =>
-        {
-            if (SidecarHttpEndpoint(config) is { } http) dapr.UseHttpEndpoint(http);
-            if (SidecarEndpoint(config, "DAPR_GRPC_ENDPOINT", "DAPR_GRPC_PORT") is { } grpc) dapr.UseGrpcEndpoint(grpc);
-        });
+        builder.Services.AddDaprClient();
+        builder.Services.AddAppInvocation();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.AddHealthChecks();
@@ -56,12 +54,4 @@ public static class ServiceDefaultsExtensions
         app.MapHealthChecks("/healthz");
         return app;
     }
-
-    /// <summary>The sidecar's HTTP API, for clients made with DaprClient.CreateInvokeHttpClient; null means Dapr's default.</summary>
-    public static string? SidecarHttpEndpoint(IConfiguration config) => SidecarEndpoint(config, "DAPR_HTTP_ENDPOINT", "DAPR_HTTP_PORT");
-
-    private static string? SidecarEndpoint(IConfiguration config, string endpointKey, string portKey) =>
-        config[endpointKey] is { Length: > 0 } endpoint ? endpoint
-        : config[portKey] is { Length: > 0 } port ? $"http://127.0.0.1:{port}"
-        : null;
 }

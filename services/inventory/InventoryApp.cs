@@ -17,9 +17,3 @@ public static class InventoryApp
         return app;
     }
 }
-
-public sealed class InventoryOptions
-{
-    /// <summary>Stock per SKU written at start-up for SKUs the store does not know yet.</summary>
-    public Dictionary<string, int> InitialStock { get; set; } = [];
-}

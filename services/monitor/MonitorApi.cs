@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Dapr.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using OrderFlow.Contracts;
@@ -24,8 +23,8 @@ public static class MonitorApi
         var group = app.MapGroup("/flows");
         group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
             TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
-        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, NotFound<ProblemDetails>>> (string orderId, FlowBook flows, IConfiguration config, CancellationToken ct) =>
-            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(config, orderId, ct))) : NotFound(orderId));
+        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, NotFound<ProblemDetails>>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
+            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(http, orderId, ct))) : NotFound(orderId));
         group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, NotFound<ProblemDetails>, Conflict<ProblemDetails>>> (
             string orderId, FlowBook flows, CancellationToken ct) =>
         {
@@ -45,10 +44,9 @@ public static class MonitorApi
         new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives, flow.Steps, workflow);
 
     /// <summary>In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.</summary>
-    private static async Task<JsonElement?> WorkflowOfAsync(IConfiguration config, string orderId, CancellationToken ct)
+    private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, string orderId, CancellationToken ct)
     {
-        using var orchestrator = DaprClient.CreateInvokeHttpClient(AppIds.Orchestrator, ServiceDefaultsExtensions.SidecarHttpEndpoint(config));
-        using var response = await orchestrator.GetAsync($"/workflows/{orderId}", ct);
+        using var response = await http.CreateAppClient(AppIds.Orchestrator).GetAsync($"workflows/{orderId}", ct);
         return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(ct) : null;
     }
 

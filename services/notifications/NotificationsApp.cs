@@ -8,7 +8,7 @@ public static class NotificationsApp
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.Services.AddSingleton<Outbox>();
+        builder.Services.AddSingleton<NotificationLog>();
         var app = builder.Build();
         app.MapServiceDefaults();
         app.MapNotificationsApi();

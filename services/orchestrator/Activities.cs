@@ -1,6 +1,6 @@
-using Dapr.Client;
 using Dapr.Workflow;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Orchestrator;
 
@@ -8,78 +8,78 @@ public sealed record StepRecord(string OrderId, string Step, string? Detail);
 
 /// <summary>
 /// Each activity is one command to the service that owns the step, over Dapr service invocation. The commands are
-/// idempotent per order, so an activity that runs again after a crash changes nothing twice.
+/// idempotent per order, so an activity that runs again after a crash changes nothing twice. A failed call (no
+/// answer, or a status other than 2xx) throws, and the workflow's retry policy runs the activity again.
 /// </summary>
-public abstract class CommandActivity<TInput>(DaprClient dapr, string appId) : WorkflowActivity<TInput, StepResult>
+public abstract class CommandActivity<TInput>(IHttpClientFactory http, string appId) : WorkflowActivity<TInput, StepResult>
 {
     protected abstract string Method(TInput input);
 
-    public override Task<StepResult> RunAsync(WorkflowActivityContext context, TInput input) =>
-        dapr.InvokeMethodAsync<TInput, StepResult>(HttpMethod.Post, appId, Method(input), input);
+    /// <summary>The command's JSON body: the input itself unless said otherwise; null sends none.</summary>
+    protected virtual object? Body(TInput input) => input;
+
+    /// <summary>What the step came to: the owning service's answer.</summary>
+    protected virtual async Task<StepResult> ResultAsync(HttpResponseMessage response) =>
+        await response.Content.ReadFromJsonAsync<StepResult>() ?? throw new InvalidOperationException($"{appId} answered with no step result.");
+
+    public override async Task<StepResult> RunAsync(WorkflowActivityContext context, TInput input)
+    {
+        var app = http.CreateAppClient(appId);
+        using var response = Body(input) is { } body
+            ? await app.PostAsJsonAsync(Method(input), body)
+            : await app.PostAsync(Method(input), content: null);
+        response.EnsureSuccessStatusCode();
+        return await ResultAsync(response);
+    }
 }
 
-public sealed class ReserveStock(DaprClient dapr) : CommandActivity<OrderDetails>(dapr, AppIds.Inventory)
+/// <summary>A command whose answer is only its status: any 2xx is a success.</summary>
+public abstract class AcceptedActivity<TInput>(IHttpClientFactory http, string appId) : CommandActivity<TInput>(http, appId)
+{
+    protected sealed override Task<StepResult> ResultAsync(HttpResponseMessage response) => Task.FromResult(new StepResult(true));
+}
+
+public sealed class ReserveStock(IHttpClientFactory http) : CommandActivity<OrderDetails>(http, AppIds.Inventory)
 {
     protected override string Method(OrderDetails order) => "reservations";
 }
 
-public sealed class ReleaseStock(DaprClient dapr) : CommandActivity<Compensate>(dapr, AppIds.Inventory)
+public sealed class ReleaseStock(IHttpClientFactory http) : CommandActivity<Compensate>(http, AppIds.Inventory)
 {
     protected override string Method(Compensate c) => $"reservations/{c.Order.OrderId}/release";
 }
 
-public sealed class ChargePayment(DaprClient dapr) : CommandActivity<OrderDetails>(dapr, AppIds.Payments)
+public sealed class ChargePayment(IHttpClientFactory http) : CommandActivity<OrderDetails>(http, AppIds.Payments)
 {
     protected override string Method(OrderDetails order) => "payments";
 }
 
-public sealed class RefundPayment(DaprClient dapr) : CommandActivity<Compensate>(dapr, AppIds.Payments)
+public sealed class RefundPayment(IHttpClientFactory http) : CommandActivity<Compensate>(http, AppIds.Payments)
 {
     protected override string Method(Compensate c) => $"payments/{c.Order.OrderId}/refund";
 }
 
 /// <summary>Shipping accepts at once (202); its outcome comes back later as an event.</summary>
-public sealed class ScheduleShipment(DaprClient dapr) : WorkflowActivity<OrderDetails, StepResult>
+public sealed class ScheduleShipment(IHttpClientFactory http) : AcceptedActivity<OrderDetails>(http, AppIds.Shipping)
 {
-    public override async Task<StepResult> RunAsync(WorkflowActivityContext context, OrderDetails order)
-    {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Shipping, "shipments", [], order);
-        using var response = await dapr.InvokeMethodWithResponseAsync(request);
-        response.EnsureSuccessStatusCode();
-        return new StepResult(true);
-    }
+    protected override string Method(OrderDetails order) => "shipments";
 }
 
 /// <summary>Reports a step to orders, which keeps the order's history (the same steps as in choreography).</summary>
-public sealed class RecordStep(DaprClient dapr) : WorkflowActivity<StepRecord, StepResult>
+public sealed class RecordStep(IHttpClientFactory http) : AcceptedActivity<StepRecord>(http, AppIds.Orders)
 {
-    public override async Task<StepResult> RunAsync(WorkflowActivityContext context, StepRecord record)
-    {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{record.OrderId}/steps", [], new { record.Step, record.Detail });
-        using var response = await dapr.InvokeMethodWithResponseAsync(request);
-        response.EnsureSuccessStatusCode();
-        return new StepResult(true);
-    }
+    protected override string Method(StepRecord record) => $"orders/{record.OrderId}/steps";
+    protected override object? Body(StepRecord record) => new { record.Step, record.Detail };
 }
 
-public sealed class CompleteOrder(DaprClient dapr) : WorkflowActivity<OrderDetails, StepResult>
+public sealed class CompleteOrder(IHttpClientFactory http) : AcceptedActivity<OrderDetails>(http, AppIds.Orders)
 {
-    public override async Task<StepResult> RunAsync(WorkflowActivityContext context, OrderDetails order)
-    {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{order.OrderId}/complete");
-        using var response = await dapr.InvokeMethodWithResponseAsync(request);
-        response.EnsureSuccessStatusCode();
-        return new StepResult(true);
-    }
+    protected override string Method(OrderDetails order) => $"orders/{order.OrderId}/complete";
+    protected override object? Body(OrderDetails order) => null;
 }
 
-public sealed class CancelOrder(DaprClient dapr) : WorkflowActivity<Compensate, StepResult>
+public sealed class CancelOrder(IHttpClientFactory http) : AcceptedActivity<Compensate>(http, AppIds.Orders)
 {
-    public override async Task<StepResult> RunAsync(WorkflowActivityContext context, Compensate c)
-    {
-        using var request = dapr.CreateInvokeMethodRequest(HttpMethod.Post, AppIds.Orders, $"orders/{c.Order.OrderId}/cancel", [], new { c.Reason });
-        using var response = await dapr.InvokeMethodWithResponseAsync(request);
-        response.EnsureSuccessStatusCode();
-        return new StepResult(true);
-    }
+    protected override string Method(Compensate c) => $"orders/{c.Order.OrderId}/cancel";
+    protected override object? Body(Compensate c) => new { c.Reason };
 }

@@ -10,15 +10,6 @@ namespace OrderFlow.Orders;
 /// </summary>
 public static class OrderProgress
 {
-    public sealed record ProgressOptions
-    {
-        /// <summary>How often the order is re-read while it is not terminal.</summary>
-        public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
-
-        /// <summary>A stream longer than this ends with end(complete: false); the client may reconnect.</summary>
-        public TimeSpan MaxDuration { get; set; } = TimeSpan.FromMinutes(5);
-    }
-
     /// <summary>One line of the stream. <c>Type</c> is accepted | step | result | end; <c>At</c> is when the server wrote it.</summary>
     public sealed record ProgressMessage(string Type, DateTimeOffset At, string? Step = null, string? Detail = null,
         OrderStatus? Status = null, string? Reason = null, bool? Complete = null);
@@ -46,7 +37,7 @@ public static class OrderProgress
 
         using (lease)
         {
-            var options = config.GetSection("Orders:Progress").Get<ProgressOptions>() ?? new ProgressOptions();
+            var options = config.GetSection("Orders:Progress").Get<OrderProgressOptions>() ?? new OrderProgressOptions();
             http.Response.ContentType = "application/x-ndjson";
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(work.GraceExpired);
             deadline.CancelAfter(options.MaxDuration);

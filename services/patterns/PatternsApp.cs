@@ -19,7 +19,6 @@ public static class PatternsApp
         {
             if (o.InstanceId.Length == 0) o.InstanceId = $"{Environment.MachineName}-{builder.Configuration["APP_PORT"] ?? "default"}";
         });
-        builder.Services.AddSingleton<InvocationClient>();
         builder.Services.AddSingleton<JobStore>();
         builder.Services.AddSingleton<JobRunner>();
         builder.Services.AddHostedService<JobResumer>();

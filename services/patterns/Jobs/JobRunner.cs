@@ -11,7 +11,7 @@ namespace OrderFlow.Patterns.Jobs;
 /// after every step; when the grace period runs out it stops where it is and stays in the unfinished index, and
 /// <see cref="JobResumer"/> picks it up after the restart. The reply is sent at least once; receivers are idempotent.
 /// </summary>
-public sealed class JobRunner(JobStore store, DaprClient dapr, InvocationClient invoker, InFlightWork work, IOptions<PatternsOptions> options, TimeProvider clock,
+public sealed class JobRunner(JobStore store, DaprClient dapr, IHttpClientFactory http, InFlightWork work, IOptions<PatternsOptions> options, TimeProvider clock,
     ILogger<JobRunner> logger)
 {
     private static readonly TimeSpan ReplyRetryDelay = TimeSpan.FromMilliseconds(200);
@@ -85,7 +85,7 @@ public sealed class JobRunner(JobStore store, DaprClient dapr, InvocationClient 
 
     private async Task InvokeCallbackAsync(CallbackTarget callback, JobFinished message, CancellationToken ct)
     {
-        using var response = await invoker.Client.PostAsJsonAsync($"http://{callback.AppId}/{callback.Method}", message, ct);
+        using var response = await http.CreateAppClient(callback.AppId).PostAsJsonAsync(callback.Method, message, ct);
         response.EnsureSuccessStatusCode(); // e.g. a 503 from a callee that is shutting down: try again
     }
 }

@@ -4,8 +4,10 @@ using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Notifications;
 
-/// <summary>"Sends" one notification per order (the log line stands for an e-mail) and keeps it for reading back.</summary>
-public sealed class Outbox(DaprClient dapr, TimeProvider clock, ILogger<Outbox> logger)
+/// <summary>
+/// The notifications sent: "sends" one per order (the log line stands for an e-mail) and keeps it for reading back.
+/// </summary>
+public sealed class NotificationLog(DaprClient dapr, TimeProvider clock, ILogger<NotificationLog> logger)
 {
     private const string IndexKey = "notifications-index";
 
