@@ -46,13 +46,11 @@ public sealed class JetStreamPubSub : IPubSub
         if (ack.Error is { } error) throw new NatsJSException($"JetStream refused the message on '{message.Topic}': {error.Code} {error.Description}");
     }
 
-    public async Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
+    public Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
         MessageHandler handler, CancellationToken cancellationToken)
     {
         // Consuming runs in the background and retries; see SubscriptionStartup for how long start-up waits for it.
-        var subscription = new JetStreamSubscription(this, _metadata, topic, handler, _logger);
-        await SubscriptionStartup.WaitAsync(subscription.Consuming, Spec.Name, topic, _logger, cancellationToken);
-        return subscription;
+        return new JetStreamSubscription(this, _metadata, topic, handler, _logger).StartAsync(cancellationToken);
     }
 
     /// <summary>The JetStream context; the first call connects. Once connected, the client reconnects by itself.</summary>

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
@@ -9,71 +8,49 @@ namespace DevSidecar.PubSub.JetStream;
 /// One topic consumed through a JetStream consumer filtered on the topic. With queueGroupName the consumer is the
 /// durable one named after durableName (or the group) and the topic, shared by every instance, so they compete;
 /// with only durableName it is durable too; with neither it is ephemeral, so each instance gets every message.
-/// Runs in the background: connecting, finding the stream and creating the consumer are retried until they work.
+/// Runs in the background (see <see cref="BrokerSubscription{TDelivery}"/>): connecting, finding the stream and
+/// creating the consumer are retried until they work. A handled message is ACKed, a failed one NAKed.
 /// </summary>
-internal sealed class JetStreamSubscription : IAsyncDisposable
+internal sealed class JetStreamSubscription(JetStreamPubSub pubsub, JetStreamMetadata metadata, string topic, MessageHandler handler, ILogger logger)
+    : BrokerSubscription<INatsJSMsg<byte[]>>(pubsub.Spec.Name, topic, handler, logger,
+        new(Enabled: metadata.AckPolicy != ConsumerConfigAckPolicy.None, Ack: "ACK", Nak: "NAK", OnFailure: "NAK so the server redelivers it", Source: topic))
 {
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
 
-    private readonly JetStreamPubSub _pubsub;
-    private readonly JetStreamMetadata _metadata;
-    private readonly string _topic;
-    private readonly MessageHandler _handler;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
-    private readonly Task _loop;
-    private readonly TaskCompletionSource _consuming = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TimeSpan _retryDelay = FirstRetryDelay;
 
-    public JetStreamSubscription(JetStreamPubSub pubsub, JetStreamMetadata metadata, string topic, MessageHandler handler, ILogger logger)
+    protected override async Task ConsumeAsync(CancellationToken stop)
     {
-        _pubsub = pubsub;
-        _metadata = metadata;
-        _topic = topic;
-        _handler = handler;
-        _logger = logger;
-        _loop = Task.Run(RunAsync);
+        var js = await pubsub.ContextAsync(stop);
+        var stream = await pubsub.Streams.StreamForAsync(js, Topic, stop);
+        var consumer = await js.CreateOrUpdateConsumerAsync(stream, ConsumerConfig(), stop);
+        Logger.LogInformation("{Component}: consuming topic {Topic} from stream {Stream} as consumer {Consumer}",
+            Component, Topic, stream, consumer.Info.Name);
+        MarkConsuming();
+        _retryDelay = FirstRetryDelay;
+        await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: ConsumeOpts(), cancellationToken: stop))
+        {
+            var message = new BrokerMessage(Topic, msg.Data ?? [], CloudEvents.ContentType,
+                new Dictionary<string, string> { ["Topic"] = msg.Subject });
+            await DeliverAsync(msg, message, metadata.Parallel);
+        }
     }
 
-    /// <summary>Completes once the first consumer runs (so a publish from now on reaches this subscriber).</summary>
-    public Task Consuming => _consuming.Task;
-
-    private string Component => _pubsub.Spec.Name;
-
-    private async Task RunAsync()
+    protected override void OnConsumeFailed(Exception failure)
     {
-        var token = _stop.Token;
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                var js = await _pubsub.ContextAsync(token);
-                var stream = await _pubsub.Streams.StreamForAsync(js, _topic, token);
-                var consumer = await js.CreateOrUpdateConsumerAsync(stream, ConsumerConfig(), token);
-                _logger.LogInformation("{Component}: consuming topic {Topic} from stream {Stream} as consumer {Consumer}",
-                    Component, _topic, stream, consumer.Info.Name);
-                _consuming.TrySetResult();
-                delay = TimeSpan.FromMilliseconds(500);
-                await foreach (var msg in consumer.ConsumeAsync<byte[]>(opts: ConsumeOpts(), cancellationToken: token))
-                {
-                    if (_metadata.Parallel) Track(HandleAsync(msg));
-                    else await HandleAsync(msg);
-                }
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception e)
-            {
-                _logger.LogWarning("{Component}: cannot consume topic {Topic} from NATS at {Url}: {Error}; retrying in {Delay} s",
-                    Component, _topic, _metadata.NatsUrl, e.Message, delay.TotalSeconds);
-                _pubsub.Streams.Forget(_topic);
-                try { await Task.Delay(delay, token); } catch (OperationCanceledException) { break; }
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
-            }
-        }
+        Logger.LogWarning("{Component}: cannot consume topic {Topic} from NATS at {Url}: {Error}; retrying in {Delay} s",
+            Component, Topic, metadata.NatsUrl, failure.Message, _retryDelay.TotalSeconds);
+        pubsub.Streams.Forget(Topic);
+    }
+
+    /// <summary>A consumer that ended is created again at once; one that failed after a back-off that doubles up to 5 s.</summary>
+    protected override TimeSpan RetryDelay(bool failed)
+    {
+        if (!failed) return TimeSpan.Zero;
+        var delay = _retryDelay;
+        _retryDelay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+        return delay;
     }
 
     /// <summary>
@@ -82,75 +59,34 @@ internal sealed class JetStreamSubscription : IAsyncDisposable
     /// consumer is bounded by maxAckPending instead). Short pull expiry (and so heartbeats) notices a restarted
     /// server, which forgot the pending pull, within seconds rather than the default 30 s.
     /// </summary>
-    private NatsJSConsumeOpts ConsumeOpts() => new() { MaxMsgs = _metadata.Parallel ? 100 : 10, Expires = TimeSpan.FromSeconds(5) };
+    private NatsJSConsumeOpts ConsumeOpts() => new() { MaxMsgs = metadata.Parallel ? 100 : 10, Expires = TimeSpan.FromSeconds(5) };
 
     private ConsumerConfig ConsumerConfig()
     {
-        var durable = _metadata.QueueGroupName is { } group ? _metadata.DurableName ?? group : _metadata.DurableName;
+        var durable = metadata.QueueGroupName is { } group ? metadata.DurableName ?? group : metadata.DurableName;
         var config = new ConsumerConfig
         {
             // One durable per topic: contrib uses durableName as is, which clashes when one stream carries several topics.
-            DurableName = durable is null ? null : $"{durable}-{JetStreamStreams.StreamNameFor(_topic)}",
-            FilterSubject = _topic,
-            DeliverPolicy = _metadata.DeliverPolicy,
-            AckPolicy = _metadata.AckPolicy,
-            MemStorage = _metadata.MemoryStorage,
+            DurableName = durable is null ? null : $"{durable}-{JetStreamStreams.StreamNameFor(Topic)}",
+            FilterSubject = Topic,
+            DeliverPolicy = metadata.DeliverPolicy,
+            AckPolicy = metadata.AckPolicy,
+            MemStorage = metadata.MemoryStorage,
         };
         if (durable is null) config.InactiveThreshold = TimeSpan.FromMinutes(1);
-        if (_metadata.StartSequence > 0) config.OptStartSeq = _metadata.StartSequence;
-        if (_metadata.StartTime is { } startTime) config.OptStartTime = startTime;
-        if (_metadata.AckWait is { } ackWait) config.AckWait = ackWait;
-        if (_metadata.MaxDeliver != 0) config.MaxDeliver = _metadata.MaxDeliver;
-        if (_metadata.BackOff.Count > 0) config.Backoff = [.. _metadata.BackOff];
-        if (_metadata.MaxAckPending != 0) config.MaxAckPending = _metadata.MaxAckPending;
-        if (_metadata.Replicas != 0) config.NumReplicas = _metadata.Replicas;
+        if (metadata.StartSequence > 0) config.OptStartSeq = metadata.StartSequence;
+        if (metadata.StartTime is { } startTime) config.OptStartTime = startTime;
+        if (metadata.AckWait is { } ackWait) config.AckWait = ackWait;
+        if (metadata.MaxDeliver != 0) config.MaxDeliver = metadata.MaxDeliver;
+        if (metadata.BackOff.Count > 0) config.Backoff = [.. metadata.BackOff];
+        if (metadata.MaxAckPending != 0) config.MaxAckPending = metadata.MaxAckPending;
+        if (metadata.Replicas != 0) config.NumReplicas = metadata.Replicas;
         return config;
     }
 
-    private async Task HandleAsync(INatsJSMsg<byte[]> msg)
-    {
-        var message = new BrokerMessage(_topic, msg.Data ?? [], CloudEvents.ContentType,
-            new Dictionary<string, string> { ["Topic"] = msg.Subject });
-        var acks = _metadata.AckPolicy != ConsumerConfigAckPolicy.None;
-        try
-        {
-            // Once taken, a message is handled to the end; disposal waits for it.
-            await _handler(message, CancellationToken.None);
-        }
-        catch (Exception e)
-        {
-            _logger.LogError("{Component}: handling message {Sequence} on {Topic} failed: {Error}; NAK so the server redelivers it",
-                Component, msg.Metadata?.Sequence.Stream, _topic, e.Message);
-            if (acks) await Settle(() => msg.NakAsync(_metadata.AckWait is { } wait ? new AckOpts { NakDelay = wait } : null), "NAK");
-            return;
-        }
-        if (acks) await Settle(() => msg.AckAsync(), "ACK");
-    }
+    protected override ValueTask AckAsync(INatsJSMsg<byte[]> msg) => msg.AckAsync();
 
-    private async Task Settle(Func<ValueTask> send, string what)
-    {
-        try
-        {
-            await send();
-        }
-        catch (Exception e)
-        {
-            // The server redelivers after ackWait anyway.
-            _logger.LogWarning("{Component}: sending {What} on {Topic} failed: {Error}", Component, what, _topic, e.Message);
-        }
-    }
+    protected override ValueTask NakAsync(INatsJSMsg<byte[]> msg) => msg.NakAsync(metadata.AckWait is { } wait ? new AckOpts { NakDelay = wait } : null);
 
-    private void Track(Task handling)
-    {
-        _inFlight[handling] = 0;
-        handling.ContinueWith(t => _inFlight.TryRemove(t, out _), TaskScheduler.Default);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        await _loop;
-        await Task.WhenAll(_inFlight.Keys);
-        _stop.Dispose();
-    }
+    protected override string Describe(INatsJSMsg<byte[]> msg) => $"message {msg.Metadata?.Sequence.Stream} on {Topic}";
 }

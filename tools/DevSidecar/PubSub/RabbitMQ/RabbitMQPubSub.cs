@@ -90,15 +90,13 @@ public sealed class RabbitMQPubSub : IPubSub
         try { await channel.DisposeAsync(); } catch { /* already closed */ }
     }
 
-    public async Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
+    public Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
         MessageHandler handler, CancellationToken cancellationToken)
     {
         var queue = metadata.TryGetValue("queueName", out var name) && name.Length > 0 ? name : $"{consumerGroup}-{topic}";
         var routingKeys = metadata.TryGetValue("routingKey", out var keys) ? keys.Split(',') : [""];
         // Consuming runs in the background and reconnects; see SubscriptionStartup for how long start-up waits for it.
-        var subscription = new RabbitMQSubscription(this, _connection, _metadata, topic, queue, routingKeys, handler, _logger);
-        await SubscriptionStartup.WaitAsync(subscription.Consuming, Spec.Name, topic, _logger, cancellationToken);
-        return subscription;
+        return new RabbitMQSubscription(this, _connection, _metadata, topic, queue, routingKeys, handler, _logger).StartAsync(cancellationToken);
     }
 
     internal Task DeclareExchangeAsync(IChannel channel, string name, string kind, CancellationToken cancellationToken) =>
