@@ -26,7 +26,7 @@ public sealed class SidecarShutdownTests
 
         foreach (var id in new[] { "m1", "m2" })
             (await app.SidecarApi.PostAsJsonAsync("v1.0/publish/pubsub/slow", new { id })).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        await Eventually.WaitAsync(() => gated.Started.Count == 1, "the first delivery to start");
+        await Wait.UntilAsync(() => gated.Started.Count == 1, "the first delivery to start", Wait.EndToEndTimeout);
 
         var stop = app.Sidecar.StopAsync();
         var secondStop = app.Sidecar.StopAsync();

@@ -94,7 +94,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     [Fact]
     public async Task Header_style_dapr_app_id_routes_any_unmatched_path_and_is_not_forwarded()
     {
-        using var req = new HttpRequestMessage(HttpMethod.Post, "/echo/header-style?q=1") { Content = Harness.Harness.Json("{\"a\":1}") };
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/echo/header-style?q=1") { Content = SidecarClients.Json("{\"a\":1}") };
         req.Headers.Add("dapr-app-id", H.AppId);
         using var resp = await H.Http.SendAsync(req);
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
@@ -215,7 +215,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     public async Task Sidecar_adds_caller_callee_and_traceparent_headers_and_strips_spoofed_caller()
     {
         var caller = await H.StartPeerSidecarAsync("caller");
-        using var http = Harness.Harness.NewHttp(caller);
+        using var http = SidecarClients.Http(caller);
         using var req = new HttpRequestMessage(HttpMethod.Get, $"/v1.0/invoke/{H.AppId}/method/echo/headers");
         req.Headers.Add("dapr-caller-app-id", "spoofed");
         using var resp = await http.SendAsync(req);
@@ -230,7 +230,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     public async Task Invocation_through_a_peer_sidecar_reaches_the_target_app()
     {
         var caller = await H.StartPeerSidecarAsync("caller");
-        using var dapr = Harness.Harness.NewDaprClient(caller);
+        using var dapr = SidecarClients.Dapr(caller);
         var echo = await dapr.InvokeMethodAsync<JsonObject>(HttpMethod.Get, H.AppId, "echo/via-peer");
         echo["path"]!.GetValue<string>().Should().Be("/echo/via-peer");
     }

@@ -108,7 +108,7 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
     public async Task Sidecar_without_app_is_healthy()
     {
         var peer = await H.StartPeerSidecarAsync("noapp");
-        using var http = Harness.Harness.NewHttp(peer);
+        using var http = SidecarClients.Http(peer);
         await Wait.UntilAsync(async () => (await http.GetAsync("/v1.0/healthz")).StatusCode == HttpStatusCode.NoContent, "healthz of an app-less sidecar");
     }
 

@@ -149,7 +149,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Http_publish_returns_204_empty()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{NewMarker()}\"}}"));
+        using var resp = await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{NewMarker()}\"}}"));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await resp.Content.ReadAsByteArrayAsync()).Should().BeEmpty();
     }
@@ -158,7 +158,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Http_publish_with_put_is_accepted()
     {
         var marker = NewMarker();
-        using var req = new HttpRequestMessage(HttpMethod.Put, "/v1.0/publish/pubsub/orders") { Content = Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}") };
+        using var req = new HttpRequestMessage(HttpMethod.Put, "/v1.0/publish/pubsub/orders") { Content = SidecarClients.Json($"{{\"marker\":\"{marker}\"}}") };
         using var resp = await H.Http.SendAsync(req);
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         await Arrival("/orders", marker);
@@ -167,7 +167,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Unknown_pubsub_is_404_ERR_PUBSUB_NOT_FOUND()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), pubsub: "nope");
         resp.StatusCode.Should().Be(HttpStatusCode.NotFound);
         resp.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
         var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
@@ -179,7 +179,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Application_json_body_is_parsed_into_data()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\",\"n\":1}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\",\"n\":1}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["datacontenttype"]!).Should().Be("application/json");
         ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object);
@@ -279,7 +279,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Query_metadata_overrides_and_headers_via_http()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.type=http.type&metadata.color=blue")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.type=http.type&metadata.color=blue")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/orders", marker);
         ((string)r.Envelope["type"]!).Should().Be("http.type");
         r.Header("color").Should().Be("blue");
@@ -288,7 +288,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Invalid_rawPayload_metadata_is_400_ERR_PUBSUB_REQUEST_METADATA()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), "?metadata.rawPayload=notabool");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), "?metadata.rawPayload=notabool");
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_REQUEST_METADATA");
     }
@@ -299,7 +299,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var m1 = NewMarker();
         var m2 = NewMarker();
         var body = $$"""[{"entryId":"1","event":{"marker":"{{m1}}"},"contentType":"application/json"},{"entryId":"2","event":"text {{m2}}","contentType":"text/plain"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         var first = (await Arrival("/orders", m1)).Envelope;
         first["data"]!["marker"]!.GetValue<string>().Should().Be(m1);
@@ -312,7 +312,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_with_duplicate_entryId_is_400_ERR_PUBSUB_EVENTS_SER()
     {
         var body = """[{"entryId":"1","event":{"a":1},"contentType":"application/json"},{"entryId":"1","event":{"a":2},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_EVENTS_SER");
     }
@@ -321,7 +321,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_without_entryId_is_400_ERR_PUBSUB_EVENTS_SER()
     {
         var body = """[{"event":{"a":1},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_EVENTS_SER");
     }
@@ -352,7 +352,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         // The dev sidecar's in-memory broker is shared in-process (documented difference), so a second app id can publish to this app.
         var publisher = await H.StartPeerSidecarAsync("publisher");
-        using var dapr = Harness.Harness.NewDaprClient(publisher);
+        using var dapr = SidecarClients.Dapr(publisher);
         var marker = NewMarker();
         await dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         ((string)(await Arrival("/orders", marker)).Envelope["source"]!).Should().Be(publisher.AppId);
@@ -362,7 +362,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Topic_may_contain_slashes()
     {
         var marker = NewMarker();
-        (await Publish("nested/topic", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("nested/topic", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/decl/nested", marker);
         ((string)r.Envelope["topic"]!).Should().Be("nested/topic");
     }
@@ -370,7 +370,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Unknown_pubsub_error_carries_rich_details()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), pubsub: "nope");
         var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
         var details = body["details"]!.AsArray().Select(d => d!.AsObject()).ToList();
         var info = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ErrorInfo");
@@ -386,7 +386,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         var marker = NewMarker();
         var body = $$$"""[{"entryId":"a","event":{"marker":"{{{marker}}}"},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         await Arrival("/orders", marker);
     }
@@ -395,7 +395,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_entry_content_type_mismatch_is_400()
     {
         var body = """[{"entryId":"a","event":{"not":"base64"},"contentType":"application/octet-stream"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
 
@@ -404,7 +404,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         var marker = NewMarker();
         var traceId = Guid.NewGuid().ToString("N");
-        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1.0/publish/pubsub/orders") { Content = Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}") };
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1.0/publish/pubsub/orders") { Content = SidecarClients.Json($"{{\"marker\":\"{marker}\"}}") };
         req.Headers.TryAddWithoutValidation("traceparent", $"00-{traceId}-0123456789abcdef-01");
         (await H.Http.SendAsync(req)).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
@@ -415,7 +415,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Cloudevent_override_keys_are_case_insensitive()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (§1.3)");
     }
 
@@ -457,7 +457,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Query_metadata_prefix_is_case_sensitive_and_first_value_wins()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/orders", marker);
         r.Header("shade").Should().Be("dark", "only the first value is used (§1.0)");
         r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (§1.0)");

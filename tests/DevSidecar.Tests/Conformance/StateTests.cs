@@ -29,7 +29,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
 
     private static async Task<JsonObject> ErrorBody(HttpResponseMessage r) => JsonNode.Parse(await r.Content.ReadAsStringAsync())!.AsObject();
 
-    private Task<HttpResponseMessage> SaveHttp(string json, string store = Store) => H.Http.PostAsync($"/v1.0/state/{store}", Harness.Harness.Json(json));
+    private Task<HttpResponseMessage> SaveHttp(string json, string store = Store) => H.Http.PostAsync($"/v1.0/state/{store}", SidecarClients.Json(json));
 
     // ---------- Dapr.Client (gRPC) ----------
 
@@ -298,7 +298,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var b = NewKey();
         (await SaveHttp($$$"""[{"key":"{{{b}}}","value":"old"}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var tx = $$$"""{"operations":[{"operation":"upsert","request":{"key":"{{{a}}}","value":"A"}},{"operation":"delete","request":{"key":"{{{b}}}"}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await H.Dapr.GetStateAsync<string>(Store, a)).Should().Be("A");
         (await H.Dapr.GetStateAsync<string>(Store, b)).Should().BeNull();
@@ -313,7 +313,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var (_, stale) = await H.Dapr.GetStateAndETagAsync<string>(Store, a);
         (await SaveHttp($$$"""[{"key":"{{{a}}}","value":"a2"}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var tx = $$$"""{"operations":[{"operation":"upsert","request":{"key":"{{{b}}}","value":"B"}},{"operation":"upsert","request":{"key":"{{{a}}}","value":"a3","etag":"{{{stale}}}"}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
         resp.StatusCode.Should().Be(HttpStatusCode.InternalServerError, "a transaction ETag mismatch is 500, not 409 (§1.4)");
         ((string)(await ErrorBody(resp))["errorCode"]!).Should().Be("ERR_STATE_TRANSACTION");
         (await H.Dapr.GetStateAsync<string>(Store, a)).Should().Be("a2");
@@ -324,7 +324,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     public async Task Http_transaction_unknown_operation_is_400_ERR_NOT_SUPPORTED_STATE_OPERATION()
     {
         var tx = """{"operations":[{"operation":"merge","request":{"key":"x","value":1}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)(await ErrorBody(resp))["errorCode"]!).Should().Be("ERR_NOT_SUPPORTED_STATE_OPERATION");
     }
@@ -335,7 +335,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var k1 = NewKey();
         var missing = NewKey();
         (await SaveHttp($$$"""[{"key":"{{{k1}}}","value":{"v":1}}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/bulk", Harness.Harness.Json($$$"""{"keys":["{{{k1}}}","{{{missing}}}"],"parallelism":2}"""));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/bulk", SidecarClients.Json($$$"""{"keys":["{{{k1}}}","{{{missing}}}"],"parallelism":2}"""));
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
         var items = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!.AsArray().Select(i => i!.AsObject()).ToList();
         items.Should().HaveCount(2);
@@ -352,14 +352,14 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     {
         var key = NewKey();
         var other = await H.StartPeerSidecarAsync("other");
-        using var otherDapr = Harness.Harness.NewDaprClient(other);
+        using var otherDapr = SidecarClients.Dapr(other);
         await H.Dapr.SaveStateAsync(Store, key, "mine");
         await otherDapr.SaveStateAsync(Store, key, "theirs");
         // The two sidecars share the in-memory store (same scope; KeyPrefix_name_shares_keys_between_app_ids shows it),
         // so distinct values can only come from the appId|| prefix.
         (await H.Dapr.GetStateAsync<string>(Store, key)).Should().Be("mine", "keys are namespaced as appId||key (§1.4)");
         (await otherDapr.GetStateAsync<string>(Store, key)).Should().Be("theirs");
-        using var otherHttp = Harness.Harness.NewHttp(other);
+        using var otherHttp = SidecarClients.Http(other);
         (await otherHttp.GetAsync($"/v1.0/state/{Store}/{NewKey()}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
     }
 
@@ -392,7 +392,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     public async Task Http_query_metadata_is_merged_into_each_item()
     {
         var key = NewKey();
-        using var save = await H.Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=300", Harness.Harness.Json($$$"""[{"key":"{{{key}}}","value":"v"}]"""));
+        using var save = await H.Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=300", SidecarClients.Json($$$"""[{"key":"{{{key}}}","value":"v"}]"""));
         save.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var resp = await H.Http.GetAsync($"/v1.0/state/{Store}/{key}");
         resp.Headers.Contains("metadata.ttlExpireTime").Should().BeTrue("query metadata.* applies to every item");
@@ -424,7 +424,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     [Fact]
     public async Task Http_empty_transaction_and_delete_of_missing_key_are_204()
     {
-        using var tx = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json("""{"operations":[]}"""));
+        using var tx = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json("""{"operations":[]}"""));
         tx.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var del = await H.Http.DeleteAsync($"/v1.0/state/{Store}/{NewKey()}");
         del.StatusCode.Should().Be(HttpStatusCode.NoContent);
@@ -435,7 +435,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     {
         var key = NewKey();
         var other = await H.StartPeerSidecarAsync("other");
-        using var otherDapr = Harness.Harness.NewDaprClient(other);
+        using var otherDapr = SidecarClients.Dapr(other);
         await H.Dapr.SaveStateAsync("sharedstore", key, "written-by-first");
         (await otherDapr.GetStateAsync<string>("sharedstore", key)).Should().Be("written-by-first", "keyPrefix: name namespaces by store name, not app id (§1.4)");
     }

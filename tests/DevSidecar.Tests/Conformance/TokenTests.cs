@@ -17,7 +17,7 @@ public sealed class TokenTests : IAsyncLifetime
     public async Task InitializeAsync() => H = await Harness.Harness.StartAsync(new HarnessOptions { ApiToken = ApiToken, AppApiToken = AppToken });
     public async Task DisposeAsync() => await H.DisposeAsync();
 
-    private HttpClient NoTokenHttp() => Harness.Harness.NewHttp(H.Sidecar);
+    private HttpClient NoTokenHttp() => SidecarClients.Http(H.Sidecar);
 
     private static RpcException? Rpc(Exception e)
     {
@@ -63,7 +63,7 @@ public sealed class TokenTests : IAsyncLifetime
         using var http = NoTokenHttp();
         (await http.GetAsync("/v1.0/healthz")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await http.GetAsync("/v1.0/healthz/outbound")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar);
+        using var dapr = SidecarClients.Dapr(H.Sidecar);
         (await dapr.CheckHealthAsync()).Should().BeTrue();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await dapr.WaitForSidecarAsync(cts.Token);
@@ -72,7 +72,7 @@ public sealed class TokenTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_without_token_is_Unauthenticated()
     {
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar);
+        using var dapr = SidecarClients.Dapr(H.Sidecar);
         var act = () => dapr.GetStateAsync<string>(TestApp.Store, "k");
         var ex = (await act.Should().ThrowAsync<Exception>()).Which;
         Rpc(ex)!.StatusCode.Should().Be(StatusCode.Unauthenticated);
@@ -102,7 +102,7 @@ public sealed class TokenTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_with_wrong_token_is_Unauthenticated()
     {
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar, "wrong-token");
+        using var dapr = SidecarClients.Dapr(H.Sidecar, "wrong-token");
         var act = () => dapr.GetMetadataAsync();
         Rpc((await act.Should().ThrowAsync<Exception>()).Which)!.StatusCode.Should().Be(StatusCode.Unauthenticated);
     }

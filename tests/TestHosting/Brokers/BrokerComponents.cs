@@ -1,21 +1,23 @@
-namespace DevSidecar.Tests.Brokers;
+namespace TestHosting.Brokers;
 
 /// <summary>
-/// A broker started on a free port and a copy of the repository's component folder for it (components/redis, …),
-/// pointed at that port and at a private SQLite file, so that suites run on the very files users run.
+/// One of the repository's broker folders (components/local, components/redis, …) as a copy pointed at a broker
+/// started for it on a free port, and at a private SQLite file, so suites and the bench run on the very files users
+/// run. Disposing stops the broker.
 /// </summary>
 public sealed class BrokerComponents : IAsyncDisposable
 {
-    private readonly Func<ValueTask> _stop;
-
-    private BrokerComponents(string folder, Func<ValueTask> stop)
+    private BrokerComponents(string folder, BrokerServer? server)
     {
         Folder = folder;
-        _stop = stop;
+        Server = server;
     }
 
     /// <summary>The component folder to load.</summary>
     public string Folder { get; }
+
+    /// <summary>The broker started for it; null for components/local's embedded broker.</summary>
+    public BrokerServer? Server { get; }
 
     /// <summary>The broker folders besides components/local, with the binary each needs.</summary>
     public static readonly IReadOnlyDictionary<string, string> Binaries = new Dictionary<string, string>
@@ -25,45 +27,38 @@ public sealed class BrokerComponents : IAsyncDisposable
         ["rabbitmq"] = "rabbitmq-server",
     };
 
-    public static async Task<BrokerComponents> StartAsync(string broker, string workDir)
+    /// <summary>Starts the broker of components/<paramref name="broker"/> (none for <c>local</c>) and copies the folder into
+    /// <paramref name="workDir"/>, its pub/sub component only if <paramref name="pubSubOnly"/>.</summary>
+    public static async Task<BrokerComponents> StartAsync(string broker, string workDir, bool pubSubOnly = false)
     {
-        switch (broker)
+        BrokerServer? server = broker switch
         {
-            case "redis":
-                var redis = await RedisServerProcess.StartAsync();
-                return new(Copy(broker, workDir, ("localhost:6379", redis.HostPort)), redis.DisposeAsync);
-            case "jetstream":
-                var nats = new NatsServerProcess();
-                await nats.StartAsync();
-                return new(Copy(broker, workDir, ("nats://localhost:4222", nats.Url)), async () => await nats.DisposeAsync());
-            case "rabbitmq":
-                var rabbit = new RabbitMqServerProcess();
-                await rabbit.StartAsync();
-                return new(Copy(broker, workDir, ("amqp://localhost:5672", rabbit.ConnectionString)), async () => await rabbit.DisposeAsync());
-            default:
-                throw new ArgumentException($"no broker folder '{broker}'", nameof(broker));
-        }
+            "local" => null,
+            "redis" => new RedisServerProcess(),
+            "jetstream" => new NatsServerProcess(),
+            "rabbitmq" => new RabbitMqServerProcess(),
+            _ => throw new ArgumentException($"no broker folder '{broker}'", nameof(broker)),
+        };
+        if (server is not null) await server.StartAsync();
+        return new(Copy(broker, workDir, server, pubSubOnly), server);
     }
 
-    private static string Copy(string broker, string workDir, (string From, string To) address)
+    private static string Copy(string broker, string workDir, BrokerServer? server, bool pubSubOnly)
     {
         var copy = Directory.CreateDirectory(Path.Combine(workDir, "components-" + broker)).FullName;
-        foreach (var file in Directory.EnumerateFiles(RepoPath("components", broker), "*.yaml"))
+        foreach (var file in Directory.EnumerateFiles(Repo.Components(broker), "*.yaml"))
         {
-            var text = File.ReadAllText(file)
-                .Replace(address.From, address.To, StringComparison.Ordinal)
-                .Replace("./.dapr/state.db", Path.Combine(workDir, "state.db"), StringComparison.Ordinal);
+            var text = File.ReadAllText(file);
+            if (pubSubOnly && !text.Contains("type: pubsub.", StringComparison.Ordinal)) continue;
+            if (server is not null) text = text.Replace(server.DefaultAddress, server.Address, StringComparison.Ordinal);
+            text = text.Replace("./.dapr/state.db", Path.Combine(workDir, "state.db"), StringComparison.Ordinal);
             File.WriteAllText(Path.Combine(copy, Path.GetFileName(file)), text);
         }
         return copy;
     }
 
-    private static string RepoPath(params string[] parts)
+    public async ValueTask DisposeAsync()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dapr.sln"))) dir = dir.Parent;
-        return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("Dapr.sln not found above the test binaries"), .. parts]);
+        if (Server is not null) await Server.DisposeAsync();
     }
-
-    public ValueTask DisposeAsync() => _stop();
 }

@@ -1,56 +1,65 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using DevSidecar.Tests.Conformance.Harness;
+using DevSidecar.Hosting;
+using Xunit;
 
-namespace DevSidecar.Tests.Brokers;
+namespace TestHosting.Brokers;
 
 /// <summary>
-/// A broker run as a child process on free ports with a private data folder, for one test class (an xUnit class
-/// fixture). It can be stopped and started again on the same port and data, to test outages.
+/// A broker run as a child process on a free port with a private data folder, for one test or one test class (an
+/// xUnit class fixture), or for a bench run. It can be stopped and started again on the same port and data, to play an
+/// outage. Its binary comes from its Debian package (<see cref="BrokerBinary"/>).
 /// </summary>
-public abstract class BrokerServer : IAsyncLifetime
+public abstract class BrokerServer : IAsyncLifetime, IAsyncDisposable
 {
     private readonly List<TimeSpan> _startTimes = [];
-    protected Process? Process { get; private set; }
+    private readonly TempFolder _data;
 
-    protected BrokerServer(string binary)
+    /// <param name="binary">The broker's program, as its Debian package installs it.</param>
+    /// <param name="pubSubType">The pub/sub component type that talks to it, e.g. <c>pubsub.redis</c>.</param>
+    /// <param name="defaultAddress">Its address in the repository's component folder, which a copy of the folder replaces
+    /// with <see cref="Address"/> (<see cref="BrokerComponents"/>).</param>
+    protected BrokerServer(string binary, string pubSubType, string defaultAddress)
     {
         Binary = binary;
-        DataDir = Path.Combine(Path.GetTempPath(), "devsidecar-mq-broker", $"{binary}-{Guid.NewGuid():N}"[..24]);
-        Directory.CreateDirectory(DataDir);
+        PubSubType = pubSubType;
+        DefaultAddress = defaultAddress;
+        _data = new TempFolder($"{binary}-");
     }
 
     public string Binary { get; }
-    public string DataDir { get; }
-    public int Port { get; } = TestApp.FreePort();
+    public string PubSubType { get; }
+    public string DefaultAddress { get; }
+    public string DataDir => _data.Path;
+    public int Port { get; } = FreePorts.PickOutsideEphemeralRange();
     public bool IsRunning => Process is { HasExited: false };
+    protected ChildProcess? Process { get; private set; }
 
     /// <summary>How long each start took until the broker accepted clients.</summary>
     public IReadOnlyList<TimeSpan> StartTimes => _startTimes;
 
-    /// <summary>The pub/sub component named "pubsub" that points at this broker.</summary>
-    public abstract string PubSubYaml();
+    /// <summary>Where clients reach this broker (host:port or URL), as a component's metadata names it.</summary>
+    public abstract string Address { get; }
 
-    protected abstract ProcessStartInfo StartInfo(string binaryPath);
+    /// <summary>The pub/sub component's metadata for this broker.</summary>
+    protected abstract IEnumerable<(string Key, string Value)> PubSubMetadata();
 
-    /// <summary>Completes when the broker accepts clients (beyond its port accepting connections).</summary>
+    /// <summary>The pub/sub component named <c>pubsub</c> that points at this broker, with <paramref name="extra"/> metadata.</summary>
+    public string PubSubYaml(params (string Key, string Value)[] extra) => ComponentYaml.Of("pubsub", PubSubType, [.. PubSubMetadata(), .. extra]);
+
+    /// <summary>The command that runs the broker, given the binary's path.</summary>
+    protected abstract (string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string>? Environment) Command(string binaryPath);
+
+    /// <summary>Whether the broker accepts clients (beyond its port accepting connections).</summary>
     protected abstract Task<bool> AcceptsClientsAsync();
 
-    protected abstract Task StopProcessAsync(Process process);
+    protected abstract Task StopProcessAsync(ChildProcess process);
 
     public async Task StartAsync()
     {
         var started = Stopwatch.StartNew();
-        var info = StartInfo(BrokerBinary.Require(Binary));
-        info.RedirectStandardOutput = info.RedirectStandardError = true;
-        info.UseShellExecute = false;
-        var process = System.Diagnostics.Process.Start(info)!;
-        // Drained so the broker never blocks on a full pipe; kept for the error message.
-        var output = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) output.Enqueue(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var (program, arguments, environment) = Command(BrokerBinary.Require(Binary));
+        var process = ChildProcess.Start(program, arguments, environment, DataDir);
         Process = process;
         try
         {
@@ -59,7 +68,7 @@ public abstract class BrokerServer : IAsyncLifetime
         }
         catch (TimeoutException) { /* reported below with the output */ }
         if (process.HasExited || !PortAccepts())
-            throw new InvalidOperationException($"{Binary} did not start on port {Port}:\n{string.Join('\n', output.TakeLast(30))}");
+            throw new InvalidOperationException($"{Binary} did not start on port {Port}:\n{string.Join('\n', process.LastLines(30))}");
         _startTimes.Add(started.Elapsed);
     }
 
@@ -69,21 +78,20 @@ public abstract class BrokerServer : IAsyncLifetime
         Process = null;
         if (!process.HasExited) await StopProcessAsync(process);
         await Wait.UntilAsync(() => !PortAccepts(), $"{Binary} closed port {Port}");
-        process.Dispose();
+        await process.DisposeAsync();
     }
 
     /// <summary>Waits for a process that was asked to stop; kills it if it has not exited by the deadline.</summary>
-    protected static async Task WaitForExitOrKillAsync(Process process, TimeSpan deadline)
+    protected static async Task WaitForExitOrKillAsync(ChildProcess process, TimeSpan deadline)
     {
-        using var timeout = new CancellationTokenSource(deadline);
         try
         {
-            await process.WaitForExitAsync(timeout.Token);
+            await process.WaitForExitAsync(deadline);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            process.Kill();
+            await process.WaitForExitAsync(deadline);
         }
     }
 
@@ -106,6 +114,18 @@ public abstract class BrokerServer : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await StopAsync();
-        try { Directory.Delete(DataDir, recursive: true); } catch { /* best effort */ }
+        _data.Dispose();
+    }
+
+    async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
+}
+
+public static class BrokerServerExtensions
+{
+    /// <summary>Starts the broker and returns it: <c>await using var redis = await new RedisServerProcess().StartedAsync();</c></summary>
+    public static async Task<T> StartedAsync<T>(this T server) where T : BrokerServer
+    {
+        await server.StartAsync();
+        return server;
     }
 }

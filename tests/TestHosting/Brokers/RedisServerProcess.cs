@@ -1,62 +1,25 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using DevSidecar.Tests.Conformance.Harness;
 
-namespace DevSidecar.Tests.Brokers;
+namespace TestHosting.Brokers;
 
 /// <summary>
-/// A throw-away redis-server on a free loopback port, without persistence (<c>--save "" --appendonly no</c>).
-/// It can be stopped and started again on the same port to play a broker outage. Disposing kills it.
+/// redis-server (Debian package redis-server) without persistence (<c>--save "" --appendonly no</c>); stopping it
+/// kills it (an outage: no shutdown, connections drop), and a restart starts empty.
 /// </summary>
-public sealed class RedisServerProcess : IAsyncDisposable
+public sealed class RedisServerProcess() : BrokerServer("redis-server", "pubsub.redis", defaultAddress: "localhost:6379")
 {
-    private Process? _process;
-
-    public int Port { get; } = TestApp.FreePort();
     public string HostPort => $"127.0.0.1:{Port}";
+    public override string Address => HostPort;
 
-    /// <summary>A port reserved for redis without starting it (a broker that is down at start-up).</summary>
-    public static RedisServerProcess NotStarted() => new();
+    protected override IEnumerable<(string Key, string Value)> PubSubMetadata() => [("redisHost", HostPort)];
 
-    public static async Task<RedisServerProcess> StartAsync()
+    protected override (string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string>? Environment) Command(string binaryPath) =>
+        (binaryPath, ["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", DataDir], null);
+
+    /// <summary>Answers PING with PONG.</summary>
+    protected override async Task<bool> AcceptsClientsAsync()
     {
-        var redis = new RedisServerProcess();
-        await redis.StartAgainAsync();
-        return redis;
-    }
-
-    public async Task StartAgainAsync()
-    {
-        var start = new ProcessStartInfo(BrokerBinary.Require("redis-server"))
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
-            start.ArgumentList.Add(arg);
-        _process = Process.Start(start)!;
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        await Wait.UntilAsync(PingsAsync, $"redis-server on port {Port} answers PING");
-    }
-
-    /// <summary>Kills the server (an outage: no shutdown, connections drop).</summary>
-    public async Task StopAsync()
-    {
-        if (_process is not { } process) return;
-        _process = null;
-        if (!process.HasExited) process.Kill(entireProcessTree: true);
-        await process.WaitForExitAsync();
-        process.Dispose();
-    }
-
-    private async Task<bool> PingsAsync()
-    {
-        if (_process is { HasExited: true }) throw new InvalidOperationException($"redis-server on port {Port} exited with {_process.ExitCode}");
         try
         {
             using var client = new TcpClient();
@@ -73,5 +36,9 @@ public sealed class RedisServerProcess : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync();
+    protected override async Task StopProcessAsync(ChildProcess process)
+    {
+        process.Kill();
+        await process.WaitForExitAsync(TimeSpan.FromSeconds(30));
+    }
 }
