@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using OrderFlow.Bench;
+using TestHosting;
 
 var options = BenchOptions.Parse(args);
 if (options is null) return 2;
@@ -10,28 +11,27 @@ var started = Stopwatch.StartNew();
 var machine = Machine.Describe();
 Console.Error.WriteLine($"[bench] {machine.Cores} cores, {machine.MemoryTotalMb} MB, load average {machine.LoadAverageBefore}; {(options.Quick ? "quick run" : "full run")}; sections {string.Join(",", options.Sections)}");
 var workDir = Directory.CreateTempSubdirectory("orderflow-bench-").FullName;
-using var logs = Hosting.QuietLogs();
 var report = new BenchReport { Machine = machine, Quick = options.Quick, StartedAt = DateTimeOffset.UtcNow };
 try
 {
     if (options.Runs("invoke"))
     {
-        report.Invocation = await InvocationBench.RunAsync(options, logs, workDir);
+        report.Invocation = await InvocationBench.RunAsync(options);
         Report.PrintInvocation(report.Invocation);
     }
     if (options.Runs("pubsub"))
     {
-        report.PubSub = await PubSubBench.RunAsync(options, logs, workDir);
+        report.PubSub = await PubSubBench.RunAsync(options, workDir);
         Report.PrintPubSub(report.PubSub);
     }
     if (options.Runs("orderflow"))
     {
-        report.OrderFlow = await OrderFlowBench.RunAsync(options, logs, workDir);
+        report.OrderFlow = await OrderFlowBench.RunAsync(options, workDir);
         Report.PrintOrderFlow(report.OrderFlow);
     }
     if (options.Runs("memory"))
     {
-        report.Memory = await MemoryBench.RunAsync(options, logs, workDir);
+        report.Memory = await MemoryBench.RunAsync(options, workDir);
         Report.PrintMemory(report.Memory);
     }
 }
@@ -46,7 +46,7 @@ report.Goals = Goals.Evaluate(report);
 Report.PrintGoals(report);
 Console.WriteLine($"Machine: {machine.Cores} cores, {machine.MemoryTotalMb} MB; load average before {machine.LoadAverageBefore}, after {machine.LoadAverageAfter}; run took {report.Seconds} s.");
 
-var output = options.Output ?? Hosting.RepoPath("bench", "results", "latest.json");
+var output = options.Output ?? Repo.Path("bench", "results", "latest.json");
 Directory.CreateDirectory(Path.GetDirectoryName(output)!);
 await File.WriteAllTextAsync(output, JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)
 {
