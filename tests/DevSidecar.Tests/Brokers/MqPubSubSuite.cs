@@ -6,10 +6,13 @@ using Xunit.Abstractions;
 namespace DevSidecar.Tests.Brokers;
 
 /// <summary>
-/// What a real broker behind the dev sidecar must do (dapr-contract.md §4.3, Hard parts 9), run against each broker
-/// by a subclass: the CloudEvent and headers arrive; instances of one app id compete; app ids fan out; a failed or
-/// interrupted delivery is redelivered; the sidecar survives the broker being down at start and restarting.
-/// Every test uses fresh topics and app ids, so tests sharing the class's broker do not see each other's events.
+/// What a real broker behind the dev sidecar must do (consumer groups and redelivery: dapr/components-contrib@c23900d2
+/// pubsub/jetstream/ and pubsub/rabbitmq/;
+/// https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-overview/, "At-least-once guarantee" and
+/// "Consumer groups and competing consumers"), run against each broker by a subclass: the CloudEvent and headers
+/// arrive; instances of one app id compete; app ids fan out; a failed or interrupted delivery is redelivered; the
+/// sidecar survives the broker being down at start and restarting. Every test uses fresh topics and app ids, so tests
+/// sharing the class's broker do not see each other's events.
 /// </summary>
 public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : BrokerServer
 {

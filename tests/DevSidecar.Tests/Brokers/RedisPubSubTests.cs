@@ -8,9 +8,11 @@ using StackExchange.Redis;
 
 namespace DevSidecar.Tests.Brokers;
 
-// Oracle: dapr-contract.md §4.2 (pubsub.redis metadata), §4.3 and Hard part 9 (consumer group = consumerID = app id:
-// same app id competes, different app ids fan out; group created at "0"; at-least-once through pending-entry
-// reclaim after processingTimeout), §2.3 (delivery: CloudEvent body, headers).
+// Oracle: pubsub.redis's metadata, dapr/components-contrib@c23900d2 pubsub/redis/metadata.yaml; its consumer group
+// (consumerID = app id: same app id competes, different app ids fan out; group created at "0"; at-least-once through
+// pending-entry reclaim after processingTimeout), pubsub/redis/redis.go, consumerID defaulting to the app id in daprd
+// dapr/dapr@d8450742 pkg/runtime/processor/pubsub/pubsub.go; the delivery (CloudEvent body, headers),
+// pkg/runtime/subscription/postman/http/http.go.
 // Each test has its own redis-server on a free port, its own resources folder and sidecars.
 public sealed class RedisPubSubTests
 {

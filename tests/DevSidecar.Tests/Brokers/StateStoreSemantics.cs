@@ -6,7 +6,10 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Brokers;
 
-// Oracle: dapr-contract.md §1.4 (ETag and concurrency semantics, errors, bulk, transactions, TTL header) and Hard part 8.
+// Oracle: ETag and concurrency semantics, dapr/components-contrib@c23900d2 state/requests.go with
+// state/in-memory/in_memory.go as the reference; errors, bulk, transactions and the TTL header, daprd
+// dapr/dapr@d8450742 pkg/api/http/http.go (constructStateEndpoints), pkg/api/errors/state.go and
+// https://docs.dapr.io/reference/api/state_api/.
 // One suite, run against every store kind through the sidecar's HTTP API and Dapr.Client (gRPC): the real stores
 // must behave as the in-memory reference does.
 public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> where TRun : StateStoreRun

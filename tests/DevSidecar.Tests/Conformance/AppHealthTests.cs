@@ -8,8 +8,10 @@ using Microsoft.AspNetCore.Http;
 namespace DevSidecar.Tests.Conformance;
 
 /// <summary>
-/// App health checks (contract §2.5, §2.1 step 7): after the threshold of failed probes the app is unhealthy; its
-/// subscriptions stop and invoking it fails with "app is not in a healthy state"; once a probe succeeds both come back.
+/// App health checks (daprd, dapr/dapr@d8450742 pkg/channel/http/http_channel.go HealthProbe,
+/// pkg/config/app_connection.go and pkg/runtime/runtime.go appHealthChanged): after the threshold of failed probes the app
+/// is unhealthy; its subscriptions stop and invoking it fails with "app is not in a healthy state"; once a probe succeeds
+/// both come back.
 /// </summary>
 public sealed class AppHealthTests : IAsyncLifetime
 {

@@ -4,8 +4,10 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §4.1 (Component YAML schema), §2.6 (resources loaded from --resources-path, duplicate
-// names are an error, scopes), and the hosting API: StartAsync throws ResourceLoadException naming the file.
+// Oracle (versions: Conformance/README.md): the Component schema, daprd dapr/dapr@d8450742
+// pkg/apis/components/v1alpha1/types.go and pkg/apis/common/namevalue.go; resources loaded from --resources-path,
+// duplicate names an error, scopes, pkg/internal/loader/disk/disk.go; and the hosting API: StartAsync throws
+// ResourceLoadException naming the file.
 public sealed class ComponentLoadingTests : IDisposable
 {
     private readonly TempFolder _folder = new("devsidecar-load-");

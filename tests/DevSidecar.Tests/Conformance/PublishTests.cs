@@ -8,8 +8,12 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.3 (publish, envelope, metadata, status codes, bulk publish), §2.3 (delivery request),
-// §2.7 (UseCloudEvents), Hard parts #4 (CloudEvent envelope) and #5 (delivery Content-Type / headers).
+// Oracle (versions: Conformance/README.md): publish, the envelope and its metadata, daprd dapr/dapr@d8450742
+// pkg/api/http/http.go (onPublish), pkg/runtime/pubsub/cloudevents.go, dapr/components-contrib@c23900d2
+// pubsub/envelope.go and contenttype/utils.go; status codes, pkg/api/errors/pubsub.go and
+// https://docs.dapr.io/reference/api/pubsub_api/; bulk publish, pkg/api/http/util.go; the delivery request
+// (Content-Type, headers), pkg/runtime/subscription/postman/http/http.go; UseCloudEvents, dapr/dotnet-sdk@9a16009d
+// src/Dapr.AspNetCore/CloudEventsMiddleware.cs.
 // Note: the dev sidecar's in-memory broker is shared by all sidecars in the process, so every test
 // identifies its own events by a unique marker.
 public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
@@ -59,7 +63,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         var r = await Arrival("/orders", marker);
         r.Method.Should().Be("POST");
-        r.RawContentType.Should().Be("application/cloudevents+json", "UseCloudEvents matches it case-sensitively (§2.3, hard part #5)");
+        r.RawContentType.Should().Be("application/cloudevents+json", "UseCloudEvents matches it case-sensitively (dotnet-sdk src/Dapr.AspNetCore/CloudEventsMiddleware.cs)");
         r.Header("pubsubName").Should().Be(TestApp.PubSub);
         r.Header("traceparent").Should().MatchRegex("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$");
         r.Headers.Should().NotContainKey("dapr-api-token", "no APP_API_TOKEN is configured");
@@ -83,7 +87,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         var r = await Arrival("/orders", marker);
         var keys = r.Envelope.Select(kv => kv.Key).ToList();
-        keys.Should().BeInAscendingOrder(StringComparer.Ordinal, "daprd's envelope is a Go map, marshalled with sorted keys (§1.3)");
+        keys.Should().BeInAscendingOrder(StringComparer.Ordinal, "daprd's envelope is a Go map, marshalled with sorted keys (components-contrib pubsub/envelope.go)");
         ((string)r.Envelope["time"]!).Should().MatchRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$");
     }
 
@@ -134,7 +138,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var ce = r.Envelope;
         r.RawContentType.Should().Be("application/cloudevents+json");
         ((string)ce["datacontenttype"]!).Should().Be("application/octet-stream");
-        ((string)ce["source"]!).Should().Be("Dapr", "FromRawPayload uses source Dapr (§2.3)");
+        ((string)ce["source"]!).Should().Be("Dapr", "FromRawPayload uses source Dapr (components-contrib pubsub/envelope.go)");
         ((string)ce["type"]!).Should().Be("com.dapr.event.sent");
         ((string)ce["specversion"]!).Should().Be("1.0");
         ((string)ce["topic"]!).Should().Be("raw");
@@ -259,7 +263,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         (await Publish("orders", new StringContent(userEvent, new MediaTypeHeaderValue("application/cloudevents+json")), "?metadata.cloudevent.type=ignored.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["source"]!).Should().Be("Dapr");
-        ((string)ce["type"]!).Should().Be("com.dapr.event.sent", "cloudevent.* overrides do not apply to user cloudevents (§1.3)");
+        ((string)ce["type"]!).Should().Be("com.dapr.event.sent", "cloudevent.* overrides do not apply to user cloudevents (daprd pkg/runtime/pubsub/cloudevents.go)");
         ((string)ce["specversion"]!).Should().Be("1.0");
     }
 
@@ -377,7 +381,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         ((string)info["reason"]!).Should().Be("DAPR_PUBSUB_NOT_FOUND");
         ((string)info["domain"]!).Should().Be("dapr.io");
         var resource = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ResourceInfo");
-        ((string)resource["resource_type"]!).Should().Be("pubsub", "ResourceInfo keys are snake_case (§1.1)");
+        ((string)resource["resource_type"]!).Should().Be("pubsub", "ResourceInfo keys are snake_case (dapr/kit@6e5616a errors/errors.go)");
         ((string)resource["resource_name"]!).Should().Be("nope");
     }
 
@@ -416,7 +420,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         var marker = NewMarker();
         (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (§1.3)");
+        ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (daprd pkg/runtime/pubsub/cloudevents.go)");
     }
 
     [Fact]
@@ -425,7 +429,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var marker = NewMarker();
         (await Publish("orders", new StringContent($"{{\"marker\":\"{marker}\"}}", Encoding.UTF8, "application/json"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
-        ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object, "a ;params suffix still counts as application/json (§1.3)");
+        ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object, "a ;params suffix still counts as application/json (components-contrib contenttype/utils.go)");
     }
 
     [Fact]
@@ -449,7 +453,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         });
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["traceparent"]!).Should().Be(tp);
-        ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (§1.3)");
+        ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (daprd pkg/runtime/pubsub/cloudevents.go)");
         ((string)ce["subject"]!).Should().Be("subj-1");
     }
 
@@ -459,7 +463,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var marker = NewMarker();
         (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/orders", marker);
-        r.Header("shade").Should().Be("dark", "only the first value is used (§1.0)");
-        r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (§1.0)");
+        r.Header("shade").Should().Be("dark", "only the first value is used (daprd pkg/api/http, getMetadataFromRequest)");
+        r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (daprd pkg/api/http, getMetadataFromRequest)");
     }
 }

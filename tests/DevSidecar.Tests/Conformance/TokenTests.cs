@@ -5,9 +5,12 @@ using Grpc.Core;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.0 ("API token": 401 text/plain `invalid api token`, health GETs exempt, header removed
-// before forwarding, gRPC Unauthenticated), §1.2 (APP_API_TOKEN forwarded to the app as dapr-api-token),
-// §2.2/§2.3 (dapr-api-token on /dapr/subscribe and deliveries), §3 (DAPR_API_TOKEN in Dapr.Client), Hard parts #6.
+// Oracle (versions: Conformance/README.md): DAPR_API_TOKEN (401 text/plain `invalid api token`, health GETs exempt,
+// header removed before forwarding), daprd dapr/dapr@d8450742 pkg/api/http/middlewares.go, and gRPC Unauthenticated,
+// pkg/api/grpc/auth.go; APP_API_TOKEN sent to the app as dapr-api-token, on invocations
+// (pkg/channel/http/http_channel.go), /dapr/subscribe (pkg/runtime/pubsub/subscriptions.go) and deliveries
+// (pkg/runtime/subscription/postman/http/http.go); DAPR_API_TOKEN in Dapr.Client, dapr/dotnet-sdk@9a16009d
+// src/Dapr.Common/DaprDefaults.cs.
 public sealed class TokenTests : IAsyncLifetime
 {
     private const string ApiToken = "api-secret-123";

@@ -69,7 +69,7 @@ public sealed class TestApp : IAsyncDisposable
     public void OpenGate(string gate) => _gates.GetOrAdd(gate, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>How the app answers GET /dapr/subscribe: null = Dapr.AspNetCore's MapSubscribeHandler; otherwise this status
-    /// and raw body (no Content-Type), to exercise the sidecar's parsing (§2.2).</summary>
+    /// and raw body (no Content-Type), to exercise the sidecar's parsing (daprd pkg/runtime/pubsub/subscriptions.go).</summary>
     public sealed record SubscribeOverride(int Status, string Body);
 
     private readonly SubscribeOverride? _subscribe;
