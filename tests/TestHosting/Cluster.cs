@@ -58,6 +58,7 @@ public sealed class Cluster : IAsyncDisposable
 
     private readonly ClusterOptions _options;
     private readonly TempFolder _folder = new("cluster-");
+    private readonly string _scope;
     private readonly string _contentRoot;
     private readonly List<string> _resources;
     private readonly List<Member> _members = [];
@@ -69,7 +70,7 @@ public sealed class Cluster : IAsyncDisposable
     public Cluster(ClusterOptions options)
     {
         _options = options;
-        Scope = options.Scope ?? Guid.NewGuid().ToString("N");
+        _scope = options.Scope ?? Guid.NewGuid().ToString("N");
         RegistryDirectory = _folder.CreateFolder("registry");
         _contentRoot = _folder.CreateFolder("content");
         _resources = [.. options.Resources.Select(Repo.Components)];
@@ -81,12 +82,8 @@ public sealed class Cluster : IAsyncDisposable
         Logs = new CapturedLogs(options.ConsoleLogLevel, options.CapturedLogLevel);
     }
 
-    /// <summary>The cluster's own folder (registry, resources, the apps' content root); a test may keep its files here.</summary>
-    public string WorkDir => _folder.Path;
-
-    public string Scope { get; }
+    /// <summary>Where the cluster's sidecars register; a sidecar in another process registers here (DEVSIDECAR_REGISTRY) to join them.</summary>
     public string RegistryDirectory { get; }
-    public IReadOnlyList<string> ResourcesPaths => _resources;
 
     /// <summary>Every sidecar's log lines.</summary>
     public CapturedLogs Logs { get; }
@@ -98,7 +95,7 @@ public sealed class Cluster : IAsyncDisposable
     }
 
     /// <summary>The options a sidecar of this cluster starts with.</summary>
-    public SidecarOptions SidecarOptionsFor(string appId, int? appPort)
+    private SidecarOptions SidecarOptionsFor(string appId, int? appPort)
     {
         var options = new SidecarOptions
         {
@@ -106,7 +103,7 @@ public sealed class Cluster : IAsyncDisposable
             AppPort = appPort,
             ResourcesPaths = _resources,
             RegistryDirectory = RegistryDirectory,
-            InMemoryScope = Scope,
+            InMemoryScope = _scope,
             DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
         };
         return _options.Sidecar is { } change ? change(options) : options;

@@ -49,9 +49,9 @@ public sealed class EventSinkApp : IAsyncDisposable
         };
     }
 
-    private EventSinkApp(IReadOnlyList<string> topics, int port)
+    private EventSinkApp(IReadOnlyList<string> topics)
     {
-        _app = LoopbackApp.Create(port);
+        _app = LoopbackApp.Create();
         var subscriptions = new JsonArray([.. topics.Select(t => (JsonNode)new JsonObject { ["pubsubname"] = "pubsub", ["topic"] = t, ["route"] = "events" })]);
         _app.MapGet("/dapr/subscribe", () => Results.Text(subscriptions.ToJsonString(), "application/json"));
         _app.MapPost("/events", async (HttpContext ctx) =>
@@ -68,11 +68,9 @@ public sealed class EventSinkApp : IAsyncDisposable
     }
 
     /// <summary>Starts the app on a port the OS picks, subscribed to <paramref name="topics"/>.</summary>
-    public static Task<EventSinkApp> StartAsync(params string[] topics) => StartOnAsync(0, topics);
-
-    public static async Task<EventSinkApp> StartOnAsync(int port, params string[] topics)
+    public static async Task<EventSinkApp> StartAsync(params string[] topics)
     {
-        var app = new EventSinkApp(topics, port);
+        var app = new EventSinkApp(topics);
         await app._app.StartAsync();
         app.Port = app._app.BoundPort();
         return app;

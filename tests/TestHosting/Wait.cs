@@ -15,7 +15,7 @@ public static class Wait
     public static readonly TimeSpan EndToEndTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>How often a condition is polled unless a wait says otherwise.</summary>
-    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(20);
 
     /// <summary>Polls <paramref name="probe"/> until <paramref name="done"/> holds for what it returns; returns that.</summary>
     public static Task<T> ForAsync<T>(Func<Task<T>> probe, Func<T, bool> done, string what, TimeSpan? timeout = null,

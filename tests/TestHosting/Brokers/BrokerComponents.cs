@@ -7,17 +7,16 @@ namespace TestHosting.Brokers;
 /// </summary>
 public sealed class BrokerComponents : IAsyncDisposable
 {
+    private readonly BrokerServer? _server; // none for components/local's embedded broker
+
     private BrokerComponents(string folder, BrokerServer? server)
     {
         Folder = folder;
-        Server = server;
+        _server = server;
     }
 
     /// <summary>The component folder to load.</summary>
     public string Folder { get; }
-
-    /// <summary>The broker started for it; null for components/local's embedded broker.</summary>
-    public BrokerServer? Server { get; }
 
     /// <summary>The broker folders besides components/local, with the binary each needs.</summary>
     public static readonly IReadOnlyDictionary<string, string> Binaries = new Dictionary<string, string>
@@ -59,6 +58,6 @@ public sealed class BrokerComponents : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Server is not null) await Server.DisposeAsync();
+        if (_server is not null) await _server.DisposeAsync();
     }
 }
