@@ -10,34 +10,28 @@ if (options is null) return 2;
 var started = Stopwatch.StartNew();
 var machine = Machine.Describe();
 Console.Error.WriteLine($"[bench] {machine.Cores} cores, {machine.MemoryTotalMb} MB, load average {machine.LoadAverageBefore}; {(options.Quick ? "quick run" : "full run")}; sections {string.Join(",", options.Sections)}");
-var workDir = Directory.CreateTempSubdirectory("orderflow-bench-").FullName;
+using var work = new TempFolder("orderflow-bench-");
+var workDir = work.Path;
 var report = new BenchReport { Machine = machine, Quick = options.Quick, StartedAt = DateTimeOffset.UtcNow };
-try
+if (options.Runs("invoke"))
 {
-    if (options.Runs("invoke"))
-    {
-        report.Invocation = await InvocationBench.RunAsync(options);
-        Report.PrintInvocation(report.Invocation);
-    }
-    if (options.Runs("pubsub"))
-    {
-        report.PubSub = await PubSubBench.RunAsync(options, workDir);
-        Report.PrintPubSub(report.PubSub);
-    }
-    if (options.Runs("orderflow"))
-    {
-        report.OrderFlow = await OrderFlowBench.RunAsync(options, workDir);
-        Report.PrintOrderFlow(report.OrderFlow);
-    }
-    if (options.Runs("memory"))
-    {
-        report.Memory = await MemoryBench.RunAsync(options, workDir);
-        Report.PrintMemory(report.Memory);
-    }
+    report.Invocation = await InvocationBench.RunAsync(options);
+    Report.PrintInvocation(report.Invocation);
 }
-finally
+if (options.Runs("pubsub"))
 {
-    try { Directory.Delete(workDir, recursive: true); } catch (IOException) { }
+    report.PubSub = await PubSubBench.RunAsync(options, workDir);
+    Report.PrintPubSub(report.PubSub);
+}
+if (options.Runs("orderflow"))
+{
+    report.OrderFlow = await OrderFlowBench.RunAsync(options, workDir);
+    Report.PrintOrderFlow(report.OrderFlow);
+}
+if (options.Runs("memory"))
+{
+    report.Memory = await MemoryBench.RunAsync(options, workDir);
+    Report.PrintMemory(report.Memory);
 }
 
 machine.LoadAverageAfter = Machine.LoadAverage();
