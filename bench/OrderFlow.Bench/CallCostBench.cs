@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using Dapr.Client;
-using DevSidecar.Hosting;
-using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
@@ -23,50 +21,39 @@ public static class CallCostBench
 
     private sealed record StoredOrder(string OrderId, string CustomerId, List<string> History, decimal Amount);
 
-    public static async Task<List<CallCost>> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    public static async Task<List<CallCost>> RunAsync(BenchOptions o)
     {
-        var registry = Path.Combine(workDir, $"registry-calls-{Guid.NewGuid():N}");
-        var sidecar = await Sidecar.StartAsync(new SidecarOptions
-        {
-            AppId = "calls", ResourcesPaths = [Hosting.RepoPath("components", "local")], RegistryDirectory = registry, InMemoryScope = Guid.NewGuid().ToString("N"),
-        }, logs);
+        await using var local = Hosting.Cluster("local");
+        var sidecar = await local.StartReadySidecarAsync("calls", appPort: null);
         await using var echo = await EchoTarget.StartAppAsync();
-        var callerPort = await echo.StartSidecarsAsync(registry, logs);
-        try
+        var callerPort = await echo.StartSidecarsAsync();
+        using var dapr = SidecarClients.Dapr(sidecar);
+        // About the size of an order in the flow.
+        var order = new StoredOrder("0123456789abcdef0123456789abcdef", "customer-1",
+            ["order-placed", "stock-reserved", "payment-charged", "shipment-dispatched", "order-completed"], 10m);
+        await dapr.SaveStateAsync(Components.StateStore, "order", order);
+        using var client = Hosting.LoadClient(16);
+        var direct = EchoTarget.EchoCall(client, $"http://127.0.0.1:{echo.AppPort}/echo");
+        var throughSidecars = EchoTarget.EchoCall(client, $"http://127.0.0.1:{callerPort}/v1.0/invoke/echo/method/echo");
+        var calls = new (string Name, Func<int, Task> Call)[]
         {
-            await sidecar.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-            using var dapr = new DaprClientBuilder().UseGrpcEndpoint($"http://127.0.0.1:{sidecar.GrpcPort}").UseHttpEndpoint($"http://127.0.0.1:{sidecar.HttpPort}").Build();
-            // About the size of an order in the flow.
-            var order = new StoredOrder("0123456789abcdef0123456789abcdef", "customer-1",
-                ["order-placed", "stock-reserved", "payment-charged", "shipment-dispatched", "order-completed"], 10m);
-            await dapr.SaveStateAsync(Components.StateStore, "order", order);
-            using var client = Hosting.LoadClient(16);
-            var direct = EchoTarget.EchoCall(client, $"http://127.0.0.1:{echo.AppPort}/echo");
-            var throughSidecars = EchoTarget.EchoCall(client, $"http://127.0.0.1:{callerPort}/v1.0/invoke/echo/method/echo");
-            var calls = new (string Name, Func<int, Task> Call)[]
+            (GetState, _ => dapr.GetStateAsync<StoredOrder>(Components.StateStore, "order")),
+            (SaveState, i => dapr.SaveStateAsync(Components.StateStore, $"order-{i % 64}", order)),
+            (Publish, _ => dapr.PublishEventAsync(Components.PubSub, "nobody-listens", order)),
+            (InvokeDirect, i => direct(i)),
+            (InvokeSidecars, i => throughSidecars(i)),
+        };
+        var results = new List<CallCost>();
+        foreach (var concurrency in new[] { 1, 16 })
+        {
+            foreach (var (name, call) in calls)
             {
-                (GetState, _ => dapr.GetStateAsync<StoredOrder>(Components.StateStore, "order")),
-                (SaveState, i => dapr.SaveStateAsync(Components.StateStore, $"order-{i % 64}", order)),
-                (Publish, _ => dapr.PublishEventAsync(Components.PubSub, "nobody-listens", order)),
-                (InvokeDirect, i => direct(i)),
-                (InvokeSidecars, i => throughSidecars(i)),
-            };
-            var results = new List<CallCost>();
-            foreach (var concurrency in new[] { 1, 16 })
-            {
-                foreach (var (name, call) in calls)
-                {
-                    var cost = await MeasureAsync(name, concurrency, o.Quick ? 2000 : 6000, call);
-                    Console.Error.WriteLine($"[calls] {name}, {concurrency} at a time: {cost.CpuUsPerCall} us CPU, {cost.KbPerCall} KB per call");
-                    results.Add(cost);
-                }
+                var cost = await MeasureAsync(name, concurrency, o.Quick ? 2000 : 6000, call);
+                Console.Error.WriteLine($"[calls] {name}, {concurrency} at a time: {cost.CpuUsPerCall} us CPU, {cost.KbPerCall} KB per call");
+                results.Add(cost);
             }
-            return results;
         }
-        finally
-        {
-            await sidecar.StopAsync();
-        }
+        return results;
     }
 
     private static async Task<CallCost> MeasureAsync(string name, int concurrency, int count, Func<int, Task> call)

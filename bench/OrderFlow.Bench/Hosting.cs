@@ -1,43 +1,27 @@
 using System.Net;
-using System.Net.Sockets;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Logging;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
-/// <summary>Small helpers for hosting apps and sidecars in the bench process.</summary>
+/// <summary>How the bench hosts apps and sidecars (with the test-hosting library) and loads them.</summary>
 public static class Hosting
 {
-    public static int FreePort()
+    /// <summary>
+    /// A cluster as the bench runs one: sidecar and app logs only from Error up, on stderr (stdout keeps the tables); no
+    /// log lines kept (formatting them would be measured); a minute for every app to be ready on a loaded machine.
+    /// </summary>
+    public static Cluster Cluster(params string[] resources) => new(new ClusterOptions
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+        Resources = resources,
+        ConsoleLogLevel = LogLevel.Error,
+        CapturedLogLevel = LogLevel.None,
+        AppArgs = ["--Logging:LogLevel:Default=Error", "--Logging:Console:LogToStandardErrorThreshold=Trace"],
+        ReadyTimeout = TimeSpan.FromSeconds(60),
+    });
 
-    public static string RepoPath(params string[] parts)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dapr.sln"))) dir = dir.Parent;
-        return Path.Combine([dir?.FullName ?? throw new InvalidOperationException("Dapr.sln not found above the bench binaries"), .. parts]);
-    }
-
-    /// <summary>A bare minimal-API app on 127.0.0.1:<paramref name="port"/>, with no logging and no server header.</summary>
-    public static WebApplication MinimalApp(int port)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(IPAddress.Loopback, port);
-            k.AddServerHeader = false;
-        });
-        return builder.Build();
-    }
-
-    /// <summary>A client for load: 16 (or <paramref name="connections"/>) pooled HTTP/1.1 connections, no proxy, no cookies.</summary>
-    public static HttpClient LoadClient(int connections) => new(new SocketsHttpHandler
+    /// <summary>The connections for load: 16 (or <paramref name="connections"/>) pooled HTTP/1.1 connections, no proxy, no cookies.</summary>
+    public static SocketsHttpHandler LoadHandler(int connections) => new()
     {
         MaxConnectionsPerServer = connections,
         UseProxy = false,
@@ -45,8 +29,15 @@ public static class Hosting
         AllowAutoRedirect = false,
         AutomaticDecompression = DecompressionMethods.None,
         PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
-    })
-    { Timeout = TimeSpan.FromSeconds(30) };
+    };
 
-    public static ILoggerFactory QuietLogs() => LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Error));
+    public static HttpClient LoadClient(int connections) => new(LoadHandler(connections)) { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>A load client calling <paramref name="appId"/> through <paramref name="member"/>'s sidecar.</summary>
+    public static HttpClient InvokeClient(Member member, string appId, int connections)
+    {
+        var client = SidecarClients.Invoke(member.Sidecar, appId, LoadHandler(connections));
+        client.Timeout = TimeSpan.FromSeconds(30);
+        return client;
+    }
 }

@@ -1,8 +1,7 @@
 using System.Diagnostics;
-using DevSidecar.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
@@ -18,27 +17,26 @@ public sealed record InvocationResult(
     int StreamRate, int StreamChunks, StreamCase StreamDirect, StreamCase StreamSidecars,
     double StreamAddedFirstP50Ms, double StreamAddedLastP50Ms);
 
-/// <summary>An echo app with its dev sidecar, and a caller sidecar with no app: the two-sidecar path of service invocation.</summary>
+/// <summary>
+/// An echo app with its dev sidecar, and a caller sidecar with no app: the two-sidecar path of service invocation. The
+/// sidecars are a cluster of their own; its registry is where a sidecar run elsewhere registers to be called too.
+/// </summary>
 public sealed class EchoTarget : IAsyncDisposable
 {
     public const int PayloadBytes = 1024;
     public const int StreamChunks = 10;
     public const int StreamChunkBytes = 100;
 
-    private readonly WebApplication _app;
-    private readonly List<Sidecar> _sidecars = [];
-    public int AppPort { get; }
+    private readonly Cluster _cluster = Hosting.Cluster();
+    public int AppPort { get; private set; }
 
-    private EchoTarget(WebApplication app, int port)
-    {
-        _app = app;
-        AppPort = port;
-    }
+    /// <summary>Where the sidecars register (DEVSIDECAR_REGISTRY for a sidecar in another process).</summary>
+    public string Registry => _cluster.RegistryDirectory;
 
     public static async Task<EchoTarget> StartAppAsync()
     {
-        var port = Hosting.FreePort();
-        var app = Hosting.MinimalApp(port);
+        var target = new EchoTarget();
+        var app = target._cluster.Own(LoopbackApp.Create());
         var chunk = new byte[StreamChunkBytes];
         Array.Fill(chunk, (byte)'s');
         app.MapPost("/echo", async (HttpContext ctx) =>
@@ -62,31 +60,19 @@ public sealed class EchoTarget : IAsyncDisposable
             }
         });
         await app.StartAsync();
-        return new EchoTarget(app, port);
+        target.AppPort = app.BoundPort();
+        return target;
     }
 
-    /// <summary>Starts "echo"'s sidecar (in process) and a "caller" sidecar without an app; returns the caller's HTTP port.</summary>
-    public async Task<int> StartSidecarsAsync(string registry, ILoggerFactory logs, bool echoSidecarInProcess = true)
+    /// <summary>Starts "echo"'s sidecar (in process, unless it runs elsewhere) and a "caller" sidecar without an app;
+    /// returns the caller's HTTP port.</summary>
+    public async Task<int> StartSidecarsAsync(bool echoSidecarInProcess = true)
     {
-        var scope = Guid.NewGuid().ToString("N");
-        if (echoSidecarInProcess)
-        {
-            var echo = await Sidecar.StartAsync(new SidecarOptions { AppId = "echo", AppPort = AppPort, RegistryDirectory = registry, InMemoryScope = scope }, logs);
-            _sidecars.Add(echo);
-            await echo.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-        }
-        var caller = await Sidecar.StartAsync(new SidecarOptions { AppId = "caller", RegistryDirectory = registry, InMemoryScope = scope }, logs);
-        _sidecars.Add(caller);
-        await caller.Ready.WaitAsync(TimeSpan.FromSeconds(30));
-        return caller.HttpPort;
+        if (echoSidecarInProcess) await _cluster.StartReadySidecarAsync("echo", AppPort);
+        return (await _cluster.StartReadySidecarAsync("caller", appPort: null)).HttpPort;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        foreach (var s in _sidecars) await s.StopAsync();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _cluster.DisposeAsync();
 
     public static Func<long, Task<double>> EchoCall(HttpClient client, string url)
     {
@@ -125,12 +111,12 @@ public sealed class EchoTarget : IAsyncDisposable
 
 public static class InvocationBench
 {
-    public static async Task<InvocationResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    public static async Task<InvocationResult> RunAsync(BenchOptions o)
     {
         const int rate = 1000, connections = 16;
         var streamRate = 100; // each stream lasts ~10 ms (9 timer gaps): at 100/s about one is open at a time
         await using var target = await EchoTarget.StartAppAsync();
-        var callerPort = await target.StartSidecarsAsync(Path.Combine(workDir, "registry-invoke"), logs);
+        var callerPort = await target.StartSidecarsAsync();
 
         using var directClient = Hosting.LoadClient(connections);
         using var sidecarClient = Hosting.LoadClient(connections);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging;
+using DevSidecar.Hosting;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
@@ -18,100 +19,85 @@ public static class MemoryBench
     /// <summary>The command that publishes the native sidecar where this bench looks for it (the publish default).</summary>
     public const string NativePublishCommand = "dotnet publish tools/DevCli -c Release -r linux-x64 -p:PublishAot=true";
 
-    public static async Task<List<MemoryResult>> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    public static async Task<List<MemoryResult>> RunAsync(BenchOptions o, string workDir)
     {
         var results = new List<MemoryResult>();
-        var dll = new[] { "Release", "Debug" }.Select(c => Hosting.RepoPath("tools", "DevCli", "bin", c, "net10.0", "DevCli.dll")).FirstOrDefault(File.Exists);
+        var dll = new[] { "Release", "Debug" }.Select(c => Repo.Path("tools", "DevCli", "bin", c, "net10.0", "DevCli.dll")).FirstOrDefault(File.Exists);
         results.Add(dll is null
             ? Skipped("jit", "tools/DevCli/bin/Release/net10.0/DevCli.dll not built")
-            : await MeasureAsync("jit", "dotnet", [dll], o, logs, workDir));
-        var native = Hosting.RepoPath("tools", "DevCli", "bin", "Release", "net10.0", "linux-x64", "publish", "DevCli");
+            : await MeasureAsync("jit", "dotnet", [dll], o, workDir));
+        var native = Repo.Path("tools", "DevCli", "bin", "Release", "net10.0", "linux-x64", "publish", "DevCli");
         results.Add(!File.Exists(native)
             ? Skipped("native AOT", $"not published; run `{NativePublishCommand}` first")
             : File.GetLastWriteTimeUtc(native) < NewestSource()
                 ? Skipped("native AOT", $"older than the sidecar's sources; run `{NativePublishCommand}` again")
-                : await MeasureAsync("native AOT", native, [], o, logs, workDir));
+                : await MeasureAsync("native AOT", native, [], o, workDir));
         return results;
     }
 
     private static DateTime NewestSource() =>
-        Directory.EnumerateFiles(Hosting.RepoPath("tools"), "*", SearchOption.AllDirectories)
+        Directory.EnumerateFiles(Repo.Path("tools"), "*", SearchOption.AllDirectories)
             .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith("proj", StringComparison.Ordinal) || f.EndsWith(".props", StringComparison.Ordinal))
             .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
             .Select(File.GetLastWriteTimeUtc).DefaultIfEmpty(DateTime.MinValue).Max();
 
     private static MemoryResult Skipped(string build, string reason) => new(build, "", 0, 0, 0, 0, 0, LatencyStats.Of([]), reason);
 
-    private static async Task<MemoryResult> MeasureAsync(string build, string program, string[] programArgs, BenchOptions o, ILoggerFactory logs, string workDir)
+    private static async Task<MemoryResult> MeasureAsync(string build, string program, string[] programArgs, BenchOptions o, string workDir)
     {
         await using var target = await EchoTarget.StartAppAsync();
-        var registry = Path.Combine(workDir, $"registry-memory-{Guid.NewGuid():N}");
         var resources = Directory.CreateDirectory(Path.Combine(workDir, "memory-resources")).FullName; // no components: a bare sidecar
-        var httpPort = Hosting.FreePort();
-        var psi = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in programArgs.Concat(["run", "--app-id", "echo", "--app-port", target.AppPort.ToString(), "--dapr-http-port", httpPort.ToString(), "--resources-path", resources, "--log-level", "warn"]))
-            psi.ArgumentList.Add(a);
-        psi.Environment["DEVSIDECAR_REGISTRY"] = registry;
-        var command = string.Join(" ", new[] { program }.Concat(psi.ArgumentList).Select(a => File.Exists(a) ? Path.GetRelativePath(Hosting.RepoPath(), a) : a));
+        var httpPort = FreePorts.Pick();
+        string[] arguments = [.. programArgs, "run", "--app-id", "echo", "--app-port", target.AppPort.ToString(), "--dapr-http-port", httpPort.ToString(),
+            "--resources-path", resources, "--log-level", "warn"];
+        var command = string.Join(" ", new[] { program }.Concat(arguments).Select(a => File.Exists(a) ? Path.GetRelativePath(Repo.Root, a) : a));
         Console.Error.WriteLine($"[memory] {command}");
-        using var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) Console.Error.WriteLine($"[memory] sidecar: {e.Data}"); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
+        // The sidecar registers where the caller sidecar of the echo target looks it up.
+        await using var process = ChildProcess.Start(program, arguments, new Dictionary<string, string> { ["DEVSIDECAR_REGISTRY"] = target.Registry },
+            onLine: line => { if (line.Length > 0) Console.Error.WriteLine($"[memory] sidecar: {line}"); });
+        using (var probe = new HttpClient())
         {
-            using var probe = new HttpClient();
-            var sw = Stopwatch.StartNew();
-            while (true)
+            await process.WaitWhileRunningAsync(async () =>
             {
-                if (process.HasExited) throw new InvalidOperationException($"the sidecar exited with {process.ExitCode}");
                 try
                 {
-                    if ((await probe.GetAsync($"http://127.0.0.1:{httpPort}/v1.0/healthz")).IsSuccessStatusCode) break;
+                    return (await probe.GetAsync($"http://127.0.0.1:{httpPort}/v1.0/healthz")).IsSuccessStatusCode;
                 }
-                catch (HttpRequestException) { }
-                if (sw.Elapsed > TimeSpan.FromSeconds(60)) throw new TimeoutException("the sidecar was not ready within 60 s");
-                await Task.Delay(200);
-            }
-            await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 2 : 5)); // settle
-            var idle = RssMb(process.Id);
-            var idleBreakdown = Breakdown(process.Id);
-
-            var callerPort = await target.StartSidecarsAsync(registry, logs, echoSidecarInProcess: false);
-            using var client = Hosting.LoadClient(16);
-            var call = EchoTarget.EchoCall(client, $"http://127.0.0.1:{callerPort}/v1.0/invoke/echo/method/echo");
-            await Load.FixedRateAsync(call, 1000, o.Warmup);
-            double peak = 0;
-            using var sampling = new CancellationTokenSource();
-            var sampler = Task.Run(async () =>
-            {
-                while (!sampling.IsCancellationRequested)
+                catch (HttpRequestException)
                 {
-                    peak = Math.Max(peak, RssMb(process.Id));
-                    try { await Task.Delay(250, sampling.Token); } catch (OperationCanceledException) { }
+                    return false;
                 }
-            });
-            Console.Error.WriteLine($"[memory] {o.MemoryLoadSeconds.TotalSeconds} s at 1000/s through it");
-            var run = await Load.FixedRateAsync(call, 1000, o.MemoryLoadSeconds);
-            var end = RssMb(process.Id);
-            var loadBreakdown = Breakdown(process.Id);
-            var top = TopMappings(process.Id, 10);
-            await sampling.CancelAsync();
-            await sampler;
-            await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 1 : 3));
-            var after = RssMb(process.Id);
-            return new MemoryResult(build, command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
-                idleBreakdown, loadBreakdown, top);
+            }, "the sidecar to be ready", TimeSpan.FromSeconds(60), interval: TimeSpan.FromMilliseconds(200));
         }
-        finally
+        await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 2 : 5)); // settle
+        var idle = RssMb(process.Id);
+        var idleBreakdown = Breakdown(process.Id);
+
+        var callerPort = await target.StartSidecarsAsync(echoSidecarInProcess: false);
+        using var client = Hosting.LoadClient(16);
+        var call = EchoTarget.EchoCall(client, $"http://127.0.0.1:{callerPort}/v1.0/invoke/echo/method/echo");
+        await Load.FixedRateAsync(call, 1000, o.Warmup);
+        double peak = 0;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
         {
-            if (!process.HasExited)
+            while (!sampling.IsCancellationRequested)
             {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync();
+                peak = Math.Max(peak, RssMb(process.Id));
+                try { await Task.Delay(250, sampling.Token); } catch (OperationCanceledException) { }
             }
-        }
+        });
+        Console.Error.WriteLine($"[memory] {o.MemoryLoadSeconds.TotalSeconds} s at 1000/s through it");
+        var run = await Load.FixedRateAsync(call, 1000, o.MemoryLoadSeconds);
+        var end = RssMb(process.Id);
+        var loadBreakdown = Breakdown(process.Id);
+        var top = TopMappings(process.Id, 10);
+        await sampling.CancelAsync();
+        await sampler;
+        await Task.Delay(TimeSpan.FromSeconds(o.Quick ? 1 : 3));
+        var after = RssMb(process.Id);
+        return new MemoryResult(build, command, idle, Math.Max(peak, end), end, after, 1000, LatencyStats.Of(run.Latency, run.Errors), null,
+            idleBreakdown, loadBreakdown, top);
     }
 
     /// <summary>Where the resident memory is: anonymous (GC heap, JIT code, runtime) vs file-backed (mapped assemblies, native libraries).</summary>

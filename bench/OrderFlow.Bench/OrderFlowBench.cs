@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using DevSidecar.Hosting;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Logging;
 using OrderFlow.Contracts;
 using OrderFlow.Orders;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
@@ -25,9 +23,9 @@ public static class OrderFlowBench
     private const int Concurrency = 32;
     private const int Skus = 20;
 
-    public static async Task<OrderFlowResult> RunAsync(BenchOptions o, ILoggerFactory logs, string workDir)
+    public static async Task<OrderFlowResult> RunAsync(BenchOptions o, string workDir)
     {
-        var costs = await CallCostBench.RunAsync(o, logs, workDir);
+        var costs = await CallCostBench.RunAsync(o);
         var runs = new List<FlowRun>();
         var stores = new List<BrokerFolder>();
         foreach (var folder in BrokerFolder.Discover().Where(f => o.Stores.Contains(f.Name)))
@@ -45,7 +43,7 @@ public static class OrderFlowBench
             {
                 try
                 {
-                    runs.Add(await RunOneAsync(store, style, o, logs, workDir));
+                    runs.Add(await RunOneAsync(store, style, o, workDir));
                 }
                 catch (Exception e)
                 {
@@ -64,15 +62,21 @@ public static class OrderFlowBench
         return new OrderFlowResult(Concurrency, runs, ratios, costs);
     }
 
-    private static async Task<FlowRun> RunOneAsync(BrokerFolder store, string style, BenchOptions o, ILoggerFactory logs, string workDir)
+    private static async Task<FlowRun> RunOneAsync(BrokerFolder store, string style, BenchOptions o, string workDir)
     {
         Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: starting the cluster");
-        await using var server = await BrokerFolder.Server.StartAsync(store.PubSubType, workDir);
-        var resources = store.Name == "local" ? store.Folder : store.Materialize(Path.Combine(workDir, $"flow-{store.Name}-{style}"), server?.Port, withState: true);
-        await using var cluster = await Cluster.StartAsync(style, [resources, Hosting.RepoPath("components", style), Hosting.RepoPath("components", "monitor")], logs, workDir);
+        await using var components = await store.StartAsync(Path.Combine(workDir, $"flow-{store.Name}-{style}"), withState: true);
+        await using var cluster = Hosting.Cluster(components.Folder, style, "monitor");
+        await cluster.StartAllAsync(OrderFlowApps.Of(style), new OrderFlowSettings
+        {
+            DispatchDelay = TimeSpan.Zero,
+            CreditLimit = 1_000_000m,
+            MonitorCheckInterval = TimeSpan.FromSeconds(1),
+            MonitorDeadline = TimeSpan.FromMinutes(1),
+        }.Args());
 
-        using var orders = cluster.Invoke(AppIds.Orders, Concurrency);
-        using var inventory = cluster.Invoke(AppIds.Inventory, 4);
+        using var orders = Hosting.InvokeClient(cluster[AppIds.Orders], AppIds.Orders, Concurrency);
+        using var inventory = Hosting.InvokeClient(cluster[AppIds.Inventory], AppIds.Inventory, 4);
         var skus = new List<string>();
         for (var i = 0; i < Skus; i++)
         {
@@ -166,115 +170,24 @@ public static class OrderFlowBench
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>Polls the order list once a second until <paramref name="count"/> orders (of <paramref name="known"/>, if given) are terminal.</summary>
+    /// <summary>Polls the order list once a second (a larger load on the flow than its orders) until <paramref name="count"/>
+    /// orders (of <paramref name="known"/>, if given) are terminal; returns the last list, terminal or not.</summary>
     private static async Task<List<OrdersApi.OrderView>> WaitTerminalAsync(HttpClient orders, int count, TimeSpan timeout, HashSet<string>? known)
     {
-        var sw = Stopwatch.StartNew();
         List<OrdersApi.OrderView> views = [];
-        while (sw.Elapsed < timeout)
+        try
         {
-            await Task.Delay(1000);
-            views = (await orders.GetFromJsonAsync<List<OrdersApi.OrderView>>("orders", Json))!;
-            var done = views.Count(v => (known is null || known.Contains(v.OrderId)) && v.Status is OrderStatus.Completed or OrderStatus.Cancelled);
-            if (known is null ? done >= count && views.All(v => v.Status is OrderStatus.Completed or OrderStatus.Cancelled) : done >= count) break;
+            await Wait.UntilAsync(async () =>
+            {
+                views = (await orders.GetFromJsonAsync<List<OrdersApi.OrderView>>("orders", Json))!;
+                var done = views.Count(v => (known is null || known.Contains(v.OrderId)) && v.Status is OrderStatus.Completed or OrderStatus.Cancelled);
+                return known is null ? done >= count && views.All(v => v.Status is OrderStatus.Completed or OrderStatus.Cancelled) : done >= count;
+            }, $"{count} orders to be completed or cancelled", timeout, interval: TimeSpan.FromSeconds(1));
+        }
+        catch (TimeoutException)
+        {
+            // the orders not terminal by then are reported as such
         }
         return views;
-    }
-
-    /// <summary>The apps of one style with their sidecars, as tests/OrderFlow.Tests' OrderFlowCluster hosts them.</summary>
-    private sealed class Cluster : IAsyncDisposable
-    {
-        private readonly List<WebApplication> _apps = [];
-        private readonly Dictionary<string, Sidecar> _sidecars = [];
-
-        private static readonly (string AppId, Func<string[], WebApplication> Build)[] Services =
-        [
-            (AppIds.Orders, OrdersApp.Build),
-            (AppIds.Inventory, Inventory.InventoryApp.Build),
-            (AppIds.Payments, Payments.PaymentsApp.Build),
-            (AppIds.Shipping, Shipping.ShippingApp.Build),
-            (AppIds.Notifications, Notifications.NotificationsApp.Build),
-            (AppIds.Monitor, Monitor.MonitorApp.Build),
-        ];
-
-        public static async Task<Cluster> StartAsync(string style, string[] resources, ILoggerFactory logs, string workDir)
-        {
-            var cluster = new Cluster();
-            var scope = Guid.NewGuid().ToString("N");
-            var registry = Path.Combine(workDir, $"registry-{scope}");
-            var contentRoot = Directory.CreateDirectory(Path.Combine(workDir, "content")).FullName;
-            var apps = style == "orchestration" ? Services.Append((AppIds.Orchestrator, Orchestrator.OrchestratorApp.Build)) : Services;
-            foreach (var (appId, build) in apps)
-            {
-                for (var attempt = 1; ; attempt++)
-                {
-                    try
-                    {
-                        await cluster.StartAppAsync(appId, build, resources, scope, registry, contentRoot, logs);
-                        break;
-                    }
-                    catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
-                    {
-                        // The free port was taken (by another server binding port 0) before the app bound it: again, on another.
-                    }
-                }
-            }
-            await Task.WhenAll(cluster._sidecars.Values.Select(s => s.Ready)).WaitAsync(TimeSpan.FromSeconds(60));
-            return cluster;
-        }
-
-        private async Task StartAppAsync(string appId, Func<string[], WebApplication> build, string[] resources, string scope, string registry,
-            string contentRoot, ILoggerFactory logs)
-        {
-            var appPort = Hosting.FreePort();
-            var sidecar = await Sidecar.StartAsync(new SidecarOptions
-            {
-                AppId = appId,
-                AppPort = appPort,
-                ResourcesPaths = resources,
-                RegistryDirectory = registry,
-                InMemoryScope = scope,
-                DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
-            }, logs);
-            var app = build([
-                $"--contentRoot={contentRoot}",
-                $"--APP_PORT={appPort}",
-                $"--DAPR_HTTP_PORT={sidecar.HttpPort}",
-                $"--DAPR_GRPC_PORT={sidecar.GrpcPort}",
-                "--Logging:LogLevel:Default=Error",
-                "--Logging:Console:LogToStandardErrorThreshold=Trace", // the apps' logs go to stderr; stdout keeps the tables
-                "--Shipping:DispatchDelay=00:00:00",
-                "--Payments:DefaultLimit=1000000",
-                "--Monitor:CheckInterval=00:00:01",
-                "--Monitor:DefaultDeadline=00:01:00",
-            ]);
-            try
-            {
-                await app.StartAsync();
-            }
-            catch
-            {
-                await app.DisposeAsync();
-                await sidecar.StopAsync();
-                throw;
-            }
-            _sidecars[appId] = sidecar;
-            _apps.Add(app);
-        }
-
-        public HttpClient Invoke(string appId, int connections)
-        {
-            var client = Hosting.LoadClient(connections);
-            client.BaseAddress = new Uri($"http://127.0.0.1:{_sidecars[appId].HttpPort}/v1.0/invoke/{appId}/method/");
-            return client;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            // Sidecars first: they stop delivering and drain in-flight deliveries while the apps still answer.
-            foreach (var sidecar in _sidecars.Values) await sidecar.StopAsync();
-            foreach (var app in _apps) await app.StopAsync();
-            foreach (var app in _apps) await app.DisposeAsync();
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using OrderFlow.Bench;
+using TestHosting;
 
 var options = BenchOptions.Parse(args);
 if (options is null) return 2;
@@ -9,35 +10,28 @@ if (options is null) return 2;
 var started = Stopwatch.StartNew();
 var machine = Machine.Describe();
 Console.Error.WriteLine($"[bench] {machine.Cores} cores, {machine.MemoryTotalMb} MB, load average {machine.LoadAverageBefore}; {(options.Quick ? "quick run" : "full run")}; sections {string.Join(",", options.Sections)}");
-var workDir = Directory.CreateTempSubdirectory("orderflow-bench-").FullName;
-using var logs = Hosting.QuietLogs();
+using var work = new TempFolder("orderflow-bench-");
+var workDir = work.Path;
 var report = new BenchReport { Machine = machine, Quick = options.Quick, StartedAt = DateTimeOffset.UtcNow };
-try
+if (options.Runs("invoke"))
 {
-    if (options.Runs("invoke"))
-    {
-        report.Invocation = await InvocationBench.RunAsync(options, logs, workDir);
-        Report.PrintInvocation(report.Invocation);
-    }
-    if (options.Runs("pubsub"))
-    {
-        report.PubSub = await PubSubBench.RunAsync(options, logs, workDir);
-        Report.PrintPubSub(report.PubSub);
-    }
-    if (options.Runs("orderflow"))
-    {
-        report.OrderFlow = await OrderFlowBench.RunAsync(options, logs, workDir);
-        Report.PrintOrderFlow(report.OrderFlow);
-    }
-    if (options.Runs("memory"))
-    {
-        report.Memory = await MemoryBench.RunAsync(options, logs, workDir);
-        Report.PrintMemory(report.Memory);
-    }
+    report.Invocation = await InvocationBench.RunAsync(options);
+    Report.PrintInvocation(report.Invocation);
 }
-finally
+if (options.Runs("pubsub"))
 {
-    try { Directory.Delete(workDir, recursive: true); } catch (IOException) { }
+    report.PubSub = await PubSubBench.RunAsync(options, workDir);
+    Report.PrintPubSub(report.PubSub);
+}
+if (options.Runs("orderflow"))
+{
+    report.OrderFlow = await OrderFlowBench.RunAsync(options, workDir);
+    Report.PrintOrderFlow(report.OrderFlow);
+}
+if (options.Runs("memory"))
+{
+    report.Memory = await MemoryBench.RunAsync(options, workDir);
+    Report.PrintMemory(report.Memory);
 }
 
 machine.LoadAverageAfter = Machine.LoadAverage();
@@ -46,7 +40,7 @@ report.Goals = Goals.Evaluate(report);
 Report.PrintGoals(report);
 Console.WriteLine($"Machine: {machine.Cores} cores, {machine.MemoryTotalMb} MB; load average before {machine.LoadAverageBefore}, after {machine.LoadAverageAfter}; run took {report.Seconds} s.");
 
-var output = options.Output ?? Hosting.RepoPath("bench", "results", "latest.json");
+var output = options.Output ?? Repo.Path("bench", "results", "latest.json");
 Directory.CreateDirectory(Path.GetDirectoryName(output)!);
 await File.WriteAllTextAsync(output, JsonSerializer.Serialize(report, new JsonSerializerOptions(JsonSerializerDefaults.Web)
 {

@@ -22,8 +22,8 @@ public sealed class CallbackTests
         (await caller.Invoke.GetAsync($"callback/inbox/{jobId}")).StatusCode.Should().Be(HttpStatusCode.NotFound,
             "the answer came before the work was done");
 
-        var received = await Eventually.WaitAsync(() => caller.Invoke.GetAsync($"callback/inbox/{jobId}"),
-            r => r.IsSuccessStatusCode, "the callback");
+        var received = await Wait.ForAsync(() => caller.Invoke.GetAsync($"callback/inbox/{jobId}"),
+            r => r.IsSuccessStatusCode, "the callback", Wait.EndToEndTimeout);
         var result = (await received.Content.ReadFromJsonAsync<ReceivedResult>())!;
         result.Job.Should().BeEquivalentTo(new { JobId = jobId, Result = "invoice: 3 step(s) done", FinishedBy = "a" });
         result.Deliveries.Should().Be(1);

@@ -19,7 +19,7 @@ public sealed class GracefulShutdownTests
     {
         await using var cluster = new Cluster("local", "choreography");
         var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(2), ordersAsChildProcess: true);
-        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+        var orderId = await PatternsApps.PlaceCompletingOrderAsync(orders, inventory);
 
         var lines = new List<ReceivedLine>();
         HttpStatusCode? duringShutdown = null;
@@ -29,8 +29,8 @@ public sealed class GracefulShutdownTests
             if (lines.Count != 1) continue;
             orders.Child!.SendSigterm();
             // A new request while the stream drains: refused, not queued behind it.
-            duringShutdown = await Eventually.WaitAsync(async () => (await orders.Invoke.GetAsync($"orders/{orderId}")).StatusCode,
-                status => status == HttpStatusCode.ServiceUnavailable, "new requests to be refused");
+            duringShutdown = await Wait.ForAsync(async () => (await orders.Invoke.GetAsync($"orders/{orderId}")).StatusCode,
+                status => status == HttpStatusCode.ServiceUnavailable, "new requests to be refused", Wait.EndToEndTimeout);
         }
 
         lines.Select(l => l.Type).Should().StartWith("accepted").And.EndWith(["result", "end"], orders.Child!.Output);
@@ -46,7 +46,7 @@ public sealed class GracefulShutdownTests
         await using var cluster = new Cluster("local", "choreography");
         var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(20), ordersAsChildProcess: true,
             ordersGracePeriod: "00:00:00.300");
-        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+        var orderId = await PatternsApps.PlaceCompletingOrderAsync(orders, inventory);
 
         var lines = new List<ReceivedLine>();
         await foreach (var line in NdjsonReader.ReadLinesAsync(orders.Invoke, $"orders/{orderId}/progress"))
@@ -67,7 +67,7 @@ public sealed class GracefulShutdownTests
     {
         await using var cluster = new Cluster("local", "choreography");
         var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(20), ordersAsChildProcess: true);
-        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+        var orderId = await PatternsApps.PlaceCompletingOrderAsync(orders, inventory);
 
         var lines = new List<ReceivedLine>();
         var read = async () =>
@@ -134,7 +134,7 @@ public sealed class GracefulShutdownTests
     }
 
     private static Task<Member> StartPatternsChildAsync(Cluster cluster, string gracePeriod) =>
-        cluster.StartChildAsync(PatternsApps.AppId, ChildApp.BuiltDll("patterns", "Patterns"), new Dictionary<string, string>
+        cluster.StartChildAsync(PatternsApps.AppId, PatternsApps.Patterns.BuiltDll, new Dictionary<string, string>
         {
             ["Patterns__InstanceId"] = "child",
             ["Patterns__JobStepTime"] = "00:00:00.300",
@@ -149,12 +149,12 @@ public sealed class GracefulShutdownTests
     }
 
     private static Task WaitForStepAsync(Member patterns, string jobId, int step) =>
-        Eventually.WaitAsync(() => patterns.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}")!,
-            v => v!.Job.StepsDone.Count >= step, $"job {jobId} to reach step {step}");
+        Wait.ForAsync(() => patterns.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}")!,
+            v => v!.Job.StepsDone.Count >= step, $"job {jobId} to reach step {step}", Wait.EndToEndTimeout);
 
     private static Task<JobsApi.JobView> WaitForResultAsync(Member patterns, string jobId) =>
-        Eventually.WaitAsync(() => patterns.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}")!,
-            v => v!.Result is not null, $"the result of job {jobId}")!;
+        Wait.ForAsync(() => patterns.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}")!,
+            v => v!.Result is not null, $"the result of job {jobId}", Wait.EndToEndTimeout)!;
 
     /// <summary>Read through the sidecar's state API: the app process may be gone.</summary>
     private static async Task<SlowJob> StoredJobAsync(Member patterns, string jobId) =>

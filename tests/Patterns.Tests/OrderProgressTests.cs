@@ -13,7 +13,7 @@ public sealed class OrderProgressTests
         await using var cluster = new Cluster("local", "choreography");
         var (orders, inventory) = await cluster.StartOrderFlowAsync(dispatchDelay: TimeSpan.FromSeconds(1));
         var client = await cluster.StartAsync("client", build: null);
-        var orderId = await OrderFlowApps.PlaceCompletingOrderAsync(orders, inventory);
+        var orderId = await PatternsApps.PlaceCompletingOrderAsync(orders, inventory);
 
         var lines = new List<ReceivedLine>();
         await foreach (var line in NdjsonReader.ReadLinesAsync(client.InvokeApp("orders"), $"orders/{orderId}/progress")) lines.Add(line);

@@ -1,4 +1,3 @@
-using DevSidecar.Tests.Brokers;
 using Patterns.Tests.Harness;
 
 namespace Patterns.Tests;
@@ -21,13 +20,10 @@ public abstract class PubSubPatternsOnBrokers(string broker)
 
     private async Task OnBrokerAsync(Func<Cluster, Task> scenario)
     {
-        var workDir = Directory.CreateTempSubdirectory($"patterns-{broker}-").FullName;
-        await using (var components = await BrokerComponents.StartAsync(broker, workDir))
-        await using (var cluster = new Cluster(components.Folder))
-        {
-            await scenario(cluster);
-        }
-        Directory.Delete(workDir, recursive: true);
+        using var workDir = new TempFolder($"patterns-{broker}-");
+        await using var components = await BrokerComponents.StartAsync(broker, workDir.Path);
+        await using var cluster = new Cluster(components.Folder);
+        await scenario(cluster);
     }
 }
 

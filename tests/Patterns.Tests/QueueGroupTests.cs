@@ -28,7 +28,7 @@ public sealed class QueueGroupTests
 
         var logA = a.Service<WorkItemLog>().HandledHere;
         var logB = b.Service<WorkItemLog>().HandledHere;
-        await Eventually.WaitAsync(() => logA.Count + logB.Count >= ids.Count, "all items handled");
+        await Wait.UntilAsync(() => logA.Count + logB.Count >= ids.Count, "all items handled", Wait.EndToEndTimeout);
 
         logA.Concat(logB).Should().BeEquivalentTo(ids, "every event is handled, and by one instance only");
         logA.Should().NotBeEmpty().And.NotIntersectWith(logB);

@@ -104,7 +104,7 @@ public sealed class ReplyToTests
 
         var waiting = requester.Invoke.PostAsJsonAsync("prices/quote",
             new { sku = "plum", quantity = 2, respondAfterMs = 1500, timeoutMs = 20_000, replyHandling = handling.ToString() });
-        await Eventually.WaitAsync(() => before.Waiting == 1, "the request to be waiting");
+        await Wait.UntilAsync(() => before.Waiting == 1, "the request to be waiting", Wait.EndToEndTimeout);
         await cluster.RestartAppAsync(requester);
         var after = requester.Service<PendingReplies>();
 
@@ -114,14 +114,14 @@ public sealed class ReplyToTests
 
         if (handling == ReplyHandling.InMemory)
         {
-            await Eventually.WaitAsync(() => before.Unmatched.Contains(correlationId) || after.Unmatched.Contains(correlationId),
-                "the reply to reach an instance with no one waiting");
+            await Wait.UntilAsync(() => before.Unmatched.Contains(correlationId) || after.Unmatched.Contains(correlationId),
+                "the reply to reach an instance with no one waiting", Wait.EndToEndTimeout);
             (await requester.Invoke.GetAsync($"prices/replies/{correlationId}")).StatusCode.Should().Be(HttpStatusCode.NotFound, "the reply is lost");
         }
         else
         {
-            var kept = await Eventually.WaitAsync(() => requester.Invoke.GetAsync($"prices/replies/{correlationId}"),
-                r => r.IsSuccessStatusCode, "the reply to be kept");
+            var kept = await Wait.ForAsync(() => requester.Invoke.GetAsync($"prices/replies/{correlationId}"),
+                r => r.IsSuccessStatusCode, "the reply to be kept", Wait.EndToEndTimeout);
             var quote = (await kept.Content.ReadFromJsonAsync<ReceivedQuote>())!.Quote;
             quote.Should().BeEquivalentTo(new { CorrelationId = correlationId, Sku = "plum", Quantity = 2, Total = 4.20m });
         }

@@ -36,8 +36,8 @@ public sealed class RpcEventTests
         var views = new List<JobsApi.JobView>();
         foreach (var jobId in jobIds)
         {
-            var view = await Eventually.WaitAsync(() => a.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}"),
-                v => v?.Result is not null && v.Job.Status == JobStatus.Replied, $"the result of job {jobId}");
+            var view = await Wait.ForAsync(() => a.Invoke.GetFromJsonAsync<JobsApi.JobView>($"jobs/{jobId}"),
+                v => v?.Result is not null && v.Job.Status == JobStatus.Replied, $"the result of job {jobId}", Wait.EndToEndTimeout);
             views.Add(view!);
         }
 

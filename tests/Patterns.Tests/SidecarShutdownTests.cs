@@ -12,8 +12,10 @@ using Patterns.Tests.Harness;
 namespace Patterns.Tests;
 
 /// <summary>
-/// The dev sidecar's own graceful shutdown (contract §6): stop taking messages first, wait for the delivery in flight
-/// while the Dapr API stays up for the app, and make every caller of StopAsync wait for that same drain.
+/// The dev sidecar's own graceful shutdown, as daprd's (dapr/dapr@d8450742 pkg/runtime/runtime.go Run,
+/// pkg/runtime/subscription/subscription.go Stop; https://docs.dapr.io/reference/arguments-annotations-overview/): stop
+/// taking messages first, wait for the delivery in flight while the Dapr API stays up for the app, and make every caller
+/// of StopAsync wait for that same drain.
 /// </summary>
 public sealed class SidecarShutdownTests
 {
@@ -26,7 +28,7 @@ public sealed class SidecarShutdownTests
 
         foreach (var id in new[] { "m1", "m2" })
             (await app.SidecarApi.PostAsJsonAsync("v1.0/publish/pubsub/slow", new { id })).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        await Eventually.WaitAsync(() => gated.Started.Count == 1, "the first delivery to start");
+        await Wait.UntilAsync(() => gated.Started.Count == 1, "the first delivery to start", Wait.EndToEndTimeout);
 
         var stop = app.Sidecar.StopAsync();
         var secondStop = app.Sidecar.StopAsync();

@@ -1,3 +1,4 @@
+using DevSidecar.Hosting;
 using DevSidecar.Tests.Conformance.Harness;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
@@ -5,26 +6,41 @@ using Xunit.Abstractions;
 namespace DevSidecar.Tests.Brokers;
 
 /// <summary>
-/// What a real broker behind the dev sidecar must do (dapr-contract.md §4.3, Hard parts 9), run against each broker
-/// by a subclass: the CloudEvent and headers arrive; instances of one app id compete; app ids fan out; a failed or
-/// interrupted delivery is redelivered; the sidecar survives the broker being down at start and restarting.
-/// Every test uses fresh topics and app ids, so tests sharing the class's broker do not see each other's events.
+/// What a real broker behind the dev sidecar must do (consumer groups and redelivery: dapr/components-contrib@c23900d2
+/// pubsub/jetstream/ and pubsub/rabbitmq/;
+/// https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-overview/, "At-least-once guarantee" and
+/// "Consumer groups and competing consumers"), run against each broker by a subclass: the CloudEvent and headers
+/// arrive; instances of one app id compete; app ids fan out; a failed or interrupted delivery is redelivered; the
+/// sidecar survives the broker being down at start and restarting. Every test uses fresh topics and app ids, so tests
+/// sharing the class's broker do not see each other's events.
 /// </summary>
 public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : BrokerServer
 {
     private readonly TBroker _broker;
     private readonly ITestOutputHelper _output;
-    private readonly MqRun _run;
+    private readonly Cluster _run;
 
+    /// <summary>The broker's pub/sub and an in-memory state store. Deliveries are attempted once by the sidecar
+    /// (DeliveryMaxRetries 0), so a failure goes straight back to the broker.</summary>
     protected MqPubSubSuite(TBroker broker, ITestOutputHelper output)
     {
         _broker = broker;
         _output = output;
-        _run = new MqRun(broker.PubSubYaml());
+        _run = new Cluster(Harness.ClusterOptions(
+            new Dictionary<string, string> { ["pubsub.yaml"] = broker.PubSubYaml(), ["statestore.yaml"] = ComponentYaml.Of("statestore", "state.in-memory") },
+            new HarnessOptions { DeliveryMaxRetries = 0 }));
     }
 
     private static string Marker() => Guid.NewGuid().ToString("N")[..12];
     private static string AppId(string prefix) => Harness.NewAppId(prefix);
+    private static string Topic() => $"t-{Guid.NewGuid():N}"[..14];
+
+    /// <summary>An app subscribed to <paramref name="topics"/> and its sidecar, ready (subscriptions started).</summary>
+    private async Task<(EventSinkApp App, Sidecar Sidecar)> StartInstanceAsync(string appId, params string[] topics)
+    {
+        var app = _run.Own(await EventSinkApp.StartAsync(topics));
+        return (app, await _run.StartReadySidecarAsync(appId, app.Port));
+    }
 
     public Task InitializeAsync()
     {
@@ -42,10 +58,10 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task Delivers_the_CloudEvent_with_its_headers()
     {
-        var topic = MqRun.Topic();
-        var (app, sidecar) = await _run.StartInstanceAsync(AppId("sub"), topic);
+        var topic = Topic();
+        var (app, sidecar) = await StartInstanceAsync(AppId("sub"), topic);
         var marker = Marker();
-        await _run.PublishOkAsync(sidecar, topic, marker);
+        await SidecarClients.PublishOkAsync(sidecar, topic, marker);
 
         var delivered = await Wait.ForAsync(() => app.Handled.FirstOrDefault(e => e.Marker == marker), $"event {marker}");
         ((string?)delivered.Envelope["topic"]).Should().Be(topic);
@@ -62,14 +78,14 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task Instances_of_one_app_id_compete_and_no_event_is_handled_twice()
     {
-        var topic = MqRun.Topic();
+        var topic = Topic();
         var appId = AppId("worker");
-        var (first, publisher) = await _run.StartInstanceAsync(appId, topic);
-        var (second, _) = await _run.StartInstanceAsync(appId, topic);
+        var (first, publisher) = await StartInstanceAsync(appId, topic);
+        var (second, _) = await StartInstanceAsync(appId, topic);
         // Slow handlers, so that neither instance can drain the queue alone.
         first.Behaviour = second.Behaviour = async (_, _) => { await Task.Delay(50); return 200; };
         var markers = Enumerable.Range(0, 30).Select(_ => Marker()).ToList();
-        foreach (var marker in markers) await _run.PublishOkAsync(publisher, topic, marker);
+        foreach (var marker in markers) await SidecarClients.PublishOkAsync(publisher, topic, marker);
 
         await Wait.UntilAsync(() => first.Handled.Count + second.Handled.Count >= markers.Count, "all events handled");
         await Wait.StaysAsync(() => first.Delivered.Count + second.Delivered.Count == markers.Count, "no event delivered twice");
@@ -82,11 +98,11 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task Different_app_ids_each_get_every_event()
     {
-        var topic = MqRun.Topic();
-        var (orders, publisher) = await _run.StartInstanceAsync(AppId("orders"), topic);
-        var (billing, _) = await _run.StartInstanceAsync(AppId("billing"), topic);
+        var topic = Topic();
+        var (orders, publisher) = await StartInstanceAsync(AppId("orders"), topic);
+        var (billing, _) = await StartInstanceAsync(AppId("billing"), topic);
         var markers = Enumerable.Range(0, 5).Select(_ => Marker()).ToList();
-        foreach (var marker in markers) await _run.PublishOkAsync(publisher, topic, marker);
+        foreach (var marker in markers) await SidecarClients.PublishOkAsync(publisher, topic, marker);
 
         await Wait.UntilAsync(() => orders.Handled.Count == 5 && billing.Handled.Count == 5, "every event in both apps");
         orders.Handled.Select(e => e.Marker).Should().BeEquivalentTo(markers);
@@ -96,12 +112,12 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task A_failed_delivery_is_redelivered_by_the_broker_and_then_handled()
     {
-        var topic = MqRun.Topic();
-        var (app, sidecar) = await _run.StartInstanceAsync(AppId("flaky"), topic);
+        var topic = Topic();
+        var (app, sidecar) = await StartInstanceAsync(AppId("flaky"), topic);
         // The sidecar makes one attempt (DeliveryMaxRetries 0), so a 500 goes back to the broker as a NAK.
         app.Behaviour = (_, attempt) => Task.FromResult(attempt == 1 ? 500 : 200);
         var marker = Marker();
-        await _run.PublishOkAsync(sidecar, topic, marker);
+        await SidecarClients.PublishOkAsync(sidecar, topic, marker);
 
         await Wait.UntilAsync(() => app.HasHandled(marker), "handled on redelivery");
         app.Attempts(marker).Should().Be(2);
@@ -111,16 +127,16 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task An_event_whose_instance_crashes_mid_handling_is_handled_by_another_instance()
     {
-        var topic = MqRun.Topic();
+        var topic = Topic();
         var appId = AppId("crashy");
-        var (doomed, doomedSidecar) = await _run.StartInstanceAsync(appId, topic);
+        var (doomed, doomedSidecar) = await StartInstanceAsync(appId, topic);
         var handling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         doomed.Behaviour = async (_, _) => { handling.TrySetResult(); await Task.Delay(Timeout.Infinite); return 200; };
         var marker = Marker();
-        await _run.PublishOkAsync(doomedSidecar, topic, marker);
+        await SidecarClients.PublishOkAsync(doomedSidecar, topic, marker);
         await Wait.WithDeadline(handling.Task, "the first instance handling the event");
 
-        var (survivor, _) = await _run.StartInstanceAsync(appId, topic);
+        var (survivor, _) = await StartInstanceAsync(appId, topic);
         await doomed.DisposeAsync();          // the app dies mid-request...
         await doomedSidecar.StopAsync();      // ...and its sidecar goes with it, without acking
 
@@ -130,34 +146,34 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     [BrokerFact]
     public async Task A_sidecar_started_while_the_broker_is_down_delivers_once_it_is_up()
     {
-        var topic = MqRun.Topic();
+        var topic = Topic();
         await _broker.StopAsync();
         var app = await EventSinkApp.StartAsync(topic);
         await using var _ = app;
-        var sidecar = await _run.StartSidecarAsync(AppId("early"), app);
+        var sidecar = await _run.StartSidecarAsync(AppId("early"), app.Port);
         await Wait.WithDeadline(sidecar.Ready, "sidecar ready although the broker is down");
         await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Warning, "cannot consume"), "a log line saying the broker is unreachable");
 
         await _broker.StartAsync();
         await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Information, ": consuming "), "the subscription consuming", TimeSpan.FromSeconds(60));
         var marker = Marker();
-        await _run.PublishWhenBrokerUpAsync(sidecar, topic, marker);
+        await SidecarClients.PublishWhenBrokerUpAsync(sidecar, topic, marker, TimeSpan.FromSeconds(60));
         await Wait.UntilAsync(() => app.HasHandled(marker), "the event delivered");
     }
 
     [BrokerFact]
     public async Task Delivery_resumes_after_the_broker_restarts()
     {
-        var topic = MqRun.Topic();
-        var (app, sidecar) = await _run.StartInstanceAsync(AppId("steady"), topic);
+        var topic = Topic();
+        var (app, sidecar) = await StartInstanceAsync(AppId("steady"), topic);
         var before = Marker();
-        await _run.PublishOkAsync(sidecar, topic, before);
+        await SidecarClients.PublishOkAsync(sidecar, topic, before);
         await Wait.UntilAsync(() => app.HasHandled(before), "delivery before the restart");
 
         await _broker.StopAsync();
         await _broker.StartAsync();
         var after = Marker();
-        await _run.PublishWhenBrokerUpAsync(sidecar, topic, after);
+        await SidecarClients.PublishWhenBrokerUpAsync(sidecar, topic, after, TimeSpan.FromSeconds(60));
         await Wait.UntilAsync(() => app.HasHandled(after), "delivery after the restart", TimeSpan.FromSeconds(60));
         app.Handled.Count(e => e.Marker == before).Should().Be(1, "the event acked before the restart is not redelivered");
     }

@@ -6,7 +6,10 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Brokers;
 
-// Oracle: dapr-contract.md §1.4 (ETag and concurrency semantics, errors, bulk, transactions, TTL header) and Hard part 8.
+// Oracle: ETag and concurrency semantics, dapr/components-contrib@c23900d2 state/requests.go with
+// state/in-memory/in_memory.go as the reference; errors, bulk, transactions and the TTL header, daprd
+// dapr/dapr@d8450742 pkg/api/http/http.go (constructStateEndpoints), pkg/api/errors/state.go and
+// https://docs.dapr.io/reference/api/state_api/.
 // One suite, run against every store kind through the sidecar's HTTP API and Dapr.Client (gRPC): the real stores
 // must behave as the in-memory reference does.
 public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> where TRun : StateStoreRun
@@ -18,7 +21,7 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
     private static string NewKey() => "k-" + Guid.NewGuid().ToString("N");
     private sealed record Order(string Id, int Qty);
 
-    private Task<HttpResponseMessage> SaveAsync(string json) => Http.PostAsync($"/v1.0/state/{Store}", Harness.Json(json));
+    private Task<HttpResponseMessage> SaveAsync(string json) => Http.PostAsync($"/v1.0/state/{Store}", SidecarClients.Json(json));
 
     private static async Task<string?> ErrorCode(HttpResponseMessage response) =>
         (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())?["errorCode"];
@@ -128,7 +131,7 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
         var (_, etag) = await Dapr.GetStateAndETagAsync<string>(Store, a);
         await Dapr.SaveStateAsync(Store, a, "moved-on");
         var c = NewKey();
-        using var failed = await Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Json($$$"""
+        using var failed = await Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json($$$"""
             {"operations":[
               {"operation":"upsert","request":{"key":"{{{c}}}","value":"new"}},
               {"operation":"upsert","request":{"key":"{{{a}}}","value":"stale","etag":"{{{etag}}}"}}]}
@@ -143,7 +146,7 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
     public async Task Ttl_is_reported_and_the_item_expires()
     {
         var key = NewKey();
-        using (var saved = await Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=1", Harness.Json($$"""[{"key":"{{key}}","value":"short-lived"}]""")))
+        using (var saved = await Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=1", SidecarClients.Json($$"""[{"key":"{{key}}","value":"short-lived"}]""")))
             saved.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using (var got = await Http.GetAsync($"/v1.0/state/{Store}/{key}"))
         {

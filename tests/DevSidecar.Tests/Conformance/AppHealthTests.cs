@@ -2,64 +2,52 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using DevSidecar.Hosting;
-using DevSidecar.Tests.Conformance.Harness;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Tests.Conformance;
 
 /// <summary>
-/// App health checks (contract §2.5, §2.1 step 7): after the threshold of failed probes the app is unhealthy; its
-/// subscriptions stop and invoking it fails with "app is not in a healthy state"; once a probe succeeds both come back.
+/// App health checks (daprd, dapr/dapr@d8450742 pkg/channel/http/http_channel.go HealthProbe,
+/// pkg/config/app_connection.go and pkg/runtime/runtime.go appHealthChanged): after the threshold of failed probes the app
+/// is unhealthy; its subscriptions stop and invoking it fails with "app is not in a healthy state"; once a probe succeeds
+/// both come back.
 /// </summary>
 public sealed class AppHealthTests : IAsyncLifetime
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("app-health-").FullName;
+    private readonly Cluster _cluster = new(new ClusterOptions
+    {
+        ResourceFiles = new Dictionary<string, string> { ["pubsub.yaml"] = ComponentYaml.Of("pubsub", "pubsub.in-memory") },
+        ConsoleLogLevel = Microsoft.Extensions.Logging.LogLevel.None,
+    });
     private volatile bool _healthy = true;
     private int _delivered;
-    private WebApplication _app = null!;
     private Sidecar _sidecar = null!;
     private HttpClient _http = null!;
 
     public async Task InitializeAsync()
     {
-        var resources = Directory.CreateDirectory(Path.Combine(_root, "resources")).FullName;
-        await File.WriteAllTextAsync(Path.Combine(resources, "pubsub.yaml"),
-            "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: pubsub\nspec:\n  type: pubsub.in-memory\n  version: v1\n  metadata: []\n");
-        var appPort = TestApp.FreePort();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{appPort}");
-        _app = builder.Build();
-        _app.MapGet("/healthz", () => _healthy ? Results.Ok() : Results.StatusCode(503));
-        _app.MapGet("/hello", () => "hello");
-        _app.MapGet("/dapr/subscribe", () => Results.Text("[{\"pubsubname\":\"pubsub\",\"topic\":\"pings\",\"route\":\"pings\"}]"));
-        _app.MapPost("/pings", () => { Interlocked.Increment(ref _delivered); return Results.Ok(); });
-        await _app.StartAsync();
+        var app = LoopbackApp.Create();
+        app.MapGet("/healthz", () => _healthy ? Results.Ok() : Results.StatusCode(503));
+        app.MapGet("/hello", () => "hello");
+        app.MapGet("/dapr/subscribe", () => Results.Text("[{\"pubsubname\":\"pubsub\",\"topic\":\"pings\",\"route\":\"pings\"}]"));
+        app.MapPost("/pings", () => { Interlocked.Increment(ref _delivered); return Results.Ok(); });
+        await _cluster.Own(app).StartAsync();
 
-        var appId = Harness.Harness.NewAppId("health");
-        _sidecar = await Sidecar.StartAsync(new SidecarOptions
+        _sidecar = await _cluster.StartSidecarAsync(Harness.Harness.NewAppId("health"), app.BoundPort(), o => o with
         {
-            AppId = appId,
-            AppPort = appPort,
-            ResourcesPaths = [resources],
-            RegistryDirectory = Path.Combine(_root, "registry"),
-            InMemoryScope = appId,
             EnableAppHealthCheck = true,
             AppHealthProbeInterval = TimeSpan.FromMilliseconds(50),
             AppHealthThreshold = 2,
-        }, Harness.Harness.LoggerFactory);
+        });
         await _sidecar.Ready.WaitAsync(TimeSpan.FromSeconds(10));
         _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_sidecar.HttpPort}/v1.0/") };
     }
 
     public async Task DisposeAsync()
     {
-        await _sidecar.StopAsync();
-        await _app.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
+        _http.Dispose();
+        await _cluster.DisposeAsync();
     }
 
     [Fact]

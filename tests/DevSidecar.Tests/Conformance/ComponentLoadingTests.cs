@@ -4,43 +4,36 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §4.1 (Component YAML schema), §2.6 (resources loaded from --resources-path, duplicate
-// names are an error, scopes), and the hosting API: StartAsync throws ResourceLoadException naming the file.
+// Oracle (versions: Conformance/README.md): the Component schema, daprd dapr/dapr@d8450742
+// pkg/apis/components/v1alpha1/types.go and pkg/apis/common/namevalue.go; resources loaded from --resources-path,
+// duplicate names an error, scopes, pkg/internal/loader/disk/disk.go; and the hosting API: StartAsync throws
+// ResourceLoadException naming the file.
 public sealed class ComponentLoadingTests : IDisposable
 {
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "devsidecar-conformance", "load-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly TempFolder _folder = new("devsidecar-load-");
+    private readonly CapturedLogs _logs = new();
+    private string Dir => _folder.Path;
 
-    public ComponentLoadingTests() => Directory.CreateDirectory(_dir);
-    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
-
-    private const string Good = """
-        apiVersion: dapr.io/v1alpha1
-        kind: Component
-        metadata:
-          name: statestore
-        spec:
-          type: state.in-memory
-          version: v1
-          metadata: []
-        """;
-
-    private string Write(string name, string yaml)
+    public void Dispose()
     {
-        var path = Path.Combine(_dir, name);
-        File.WriteAllText(path, yaml);
-        return path;
+        _logs.Dispose();
+        _folder.Dispose();
     }
+
+    private static readonly string Good = ComponentYaml.Of("statestore", "state.in-memory");
+
+    private string Write(string name, string yaml) => _folder.WriteFile(name, yaml);
 
     private async Task<ResourceLoadException> StartExpectingFailure()
     {
         var options = new SidecarOptions
         {
             AppId = Harness.Harness.NewAppId("load"),
-            ResourcesPaths = [_dir],
-            RegistryDirectory = Path.Combine(_dir, "registry"),
+            ResourcesPaths = [Dir],
+            RegistryDirectory = Path.Combine(Dir, "registry"),
         };
         Sidecar? started = null;
-        var act = async () => { started = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None); };
+        var act = async () => { started = await Sidecar.StartAsync(options, _logs.Factory, CancellationToken.None); };
         try
         {
             return (await act.Should().ThrowAsync<ResourceLoadException>()).Which;
@@ -85,9 +78,9 @@ public sealed class ComponentLoadingTests : IDisposable
     {
         Write("a-good.yaml", Good);
         Write("b-scoped.yaml", Good.Replace("name: statestore", "name: scopedstore") + "\nscopes:\n  - another-app\n");
-        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("load"), ResourcesPaths = [_dir], RegistryDirectory = Path.Combine(_dir, "registry") };
-        await using var sidecar = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None);
-        using var dapr = Harness.Harness.NewDaprClient(sidecar);
+        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("load"), ResourcesPaths = [Dir], RegistryDirectory = Path.Combine(Dir, "registry") };
+        await using var sidecar = await Sidecar.StartAsync(options, _logs.Factory, CancellationToken.None);
+        using var dapr = SidecarClients.Dapr(sidecar);
         var md = await dapr.GetMetadataAsync();
         md.Components.Select(c => c.Name).Should().Contain("statestore").And.NotContain("scopedstore");
     }
@@ -95,10 +88,10 @@ public sealed class ComponentLoadingTests : IDisposable
     [Fact]
     public async Task Without_components_publish_is_400_ERR_PUBSUB_NOT_CONFIGURED_and_state_is_500_ERR_STATE_STORE_NOT_CONFIGURED()
     {
-        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("empty"), ResourcesPaths = [_dir], RegistryDirectory = Path.Combine(_dir, "registry") };
-        await using var sidecar = await Sidecar.StartAsync(options, Harness.Harness.LoggerFactory, CancellationToken.None);
-        using var http = Harness.Harness.NewHttp(sidecar);
-        using var pub = await http.PostAsync("/v1.0/publish/pubsub/orders", Harness.Harness.Json("{}"));
+        var options = new SidecarOptions { AppId = Harness.Harness.NewAppId("empty"), ResourcesPaths = [Dir], RegistryDirectory = Path.Combine(Dir, "registry") };
+        await using var sidecar = await Sidecar.StartAsync(options, _logs.Factory, CancellationToken.None);
+        using var http = SidecarClients.Http(sidecar);
+        using var pub = await http.PostAsync("/v1.0/publish/pubsub/orders", SidecarClients.Json("{}"));
         pub.StatusCode.Should().Be(System.Net.HttpStatusCode.BadRequest);
         (await pub.Content.ReadAsStringAsync()).Should().Contain("\"ERR_PUBSUB_NOT_CONFIGURED\"");
         using var get = await http.GetAsync("/v1.0/state/statestore/k");

@@ -6,8 +6,12 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §2.2 (/dapr/subscribe parsing, rule order, precedence), §2.3 (how the app response is
-// interpreted, DLQ, expired events), §2.6 (declarative subscriptions, scopes), Hard parts #3 and #5.
+// Oracle (versions: Conformance/README.md): /dapr/subscribe parsing and rule order, daprd dapr/dapr@d8450742
+// pkg/runtime/pubsub/subscriptions.go (GetSubscriptionsHTTP), precedence, pkg/runtime/compstore/subscriptions.go; how
+// the app's response is read, the DLQ and expired events, pkg/runtime/subscription/subscription.go,
+// pkg/runtime/subscription/postman/http/http.go, dapr/components-contrib@c23900d2 pubsub/responses.go and
+// https://docs.dapr.io/reference/api/pubsub_api/ ("Expected HTTP Response"); declarative subscriptions and scopes,
+// pkg/apis/subscriptions/v1alpha1/types.go, v2alpha1/types.go, pkg/internal/loader/disk/disk.go.
 // The harness sets DeliveryMaxRetries = 3 and DeliveryInitialBackoff = 10 ms (dev-sidecar retry policy, see
 // SidecarOptions: "retries of a failed event delivery", so a never-succeeding event is attempted 1 + 3 times).
 public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
@@ -30,7 +34,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         var marker = NewMarker();
         await Publish("behave", marker, "404");
         var dlq = await DeadLettered(marker);
-        App.Attempts(marker).Should().Be(1, "404 is non-retriable (§2.3)");
+        App.Attempts(marker).Should().Be(1, "404 is non-retriable (daprd pkg/runtime/subscription/postman/http/http.go)");
         var original = App.At("/behave", marker).Single().Envelope;
         ((string)dlq.Envelope["id"]!).Should().Be((string)original["id"]!, "the original message is published to the DLQ topic");
         await Wait.StaysAsync(() => App.Attempts(marker) == 1, "no redelivery after a 404");
@@ -126,7 +130,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         await Publish("behave", sentinel, "empty");
         await Wait.UntilAsync(() => App.Attempts(sentinel) == 1, "sentinel delivery");
         await Wait.StaysAsync(() => App.At("/behave", marker).Count == 0 && App.At("/behave-dlq", marker).Count == 0,
-            "the subscriber side drops expired events (§2.3)");
+            "the subscriber side drops expired events (daprd pkg/runtime/subscription/subscription.go)");
     }
 
     [Fact]
@@ -153,7 +157,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
     [Fact]
     public async Task Subscribe_endpoint_is_fetched_once_with_app_id_header()
     {
-        App.SubscribeCalls.Should().Be(1, "programmatic subscriptions are fetched once per run (§2.1)");
+        App.SubscribeCalls.Should().Be(1, "programmatic subscriptions are fetched once per run (daprd pkg/runtime/runtime.go)");
         App.SubscribeRequestHeaders!.TryGetValue("dapr-app-id", out var id).Should().BeTrue();
         id.Should().Be(H.AppId);
         await Task.CompletedTask;
@@ -197,7 +201,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         var marker = NewMarker();
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         await Wait.ForAsync(() => App.At("/orders", marker).FirstOrDefault(), "programmatic route");
-        await Wait.StaysAsync(() => App.At("/decl/orders-declarative", marker).Count == 0, "the declarative subscription for pubsub/orders is overridden (§2.2)");
+        await Wait.StaysAsync(() => App.At("/decl/orders-declarative", marker).Count == 0, "the declarative subscription for pubsub/orders is overridden (daprd pkg/runtime/compstore/subscriptions.go)");
     }
 
     [Fact]
@@ -212,7 +216,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         ((string)Sub("decl-v1")["type"]!).Should().Be("DECLARATIVE");
         ((string)Sub("decl-v2")["type"]!).Should().Be("DECLARATIVE");
         var routedRules = Sub("routed")["rules"]!.AsArray().Select(r => ((string?)r!["match"] ?? "", ((string)r["path"]!).TrimStart('/'))).ToList();
-        // daprd may or may not show the leading '/' the SDK omits (§2.2 "Paths"); compare without it.
+        // daprd may or may not show the leading '/' the SDK omits (pkg/runtime/pubsub/subscriptions.go adds it); compare without it.
         routedRules.Should().ContainInOrder(("event.type == \"x\"", "routed/x"), ("event.type == \"x\" || event.type == \"y\"", "routed/xy"));
         subs.Should().NotContain(s => (string)s["topic"]! == "decl-scoped", "scoped to another app");
         subs.Count(s => (string)s["topic"]! == "orders").Should().Be(1, "one subscription per (pubsub, topic)");
@@ -234,7 +238,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "decl-nomatch", new { marker });
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "decl-nomatch", new { marker = marker + "-hit" }, new Dictionary<string, string> { ["cloudevent.type"] = "never-sent" });
         await Wait.ForAsync(() => App.At("/decl/nomatch", marker + "-hit").FirstOrDefault(), "the matching event");
-        await Wait.StaysAsync(() => App.Received.Count(x => x.RawBody.Contains(marker) && !x.RawBody.Contains(marker + "-hit")) == 0, "a non-matching event is dropped (§2.2)");
+        await Wait.StaysAsync(() => App.Received.Count(x => x.RawBody.Contains(marker) && !x.RawBody.Contains(marker + "-hit")) == 0, "a non-matching event is dropped (daprd pkg/runtime/pubsub/subscriptions.go)");
     }
 
     [Fact]
@@ -250,7 +254,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
     {
         var calls = App.DaprCalls.Select(c => c.Path).ToList();
         calls.Should().Contain("/dapr/config");
-        calls.IndexOf("/dapr/config").Should().BeLessThan(calls.IndexOf("/dapr/subscribe"), "GET /dapr/config, then GET /dapr/subscribe (§2.1)");
+        calls.IndexOf("/dapr/config").Should().BeLessThan(calls.IndexOf("/dapr/subscribe"), "GET /dapr/config, then GET /dapr/subscribe (daprd pkg/runtime/runtime.go)");
         App.DaprCalls.First(c => c.Path == "/dapr/config").Headers.TryGetValue("dapr-app-id", out var id).Should().BeTrue();
         id.Should().Be(H.AppId);
         await Task.CompletedTask;
@@ -263,7 +267,7 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         var r = await Wait.ForAsync(() => App.At("/orders", marker).FirstOrDefault(), "delivery");
         var eventTrace = ((string)r.Envelope["traceparent"]!).Split('-')[1];
-        r.Header("traceparent")!.Split('-')[1].Should().Be(eventTrace, "the delivery's traceparent is derived from the event (§2.3)");
+        r.Header("traceparent")!.Split('-')[1].Should().Be(eventTrace, "the delivery's traceparent is derived from the event (daprd pkg/runtime/subscription/postman/http/http.go)");
     }
 
     [Theory]

@@ -7,8 +7,10 @@ using Autogen = Dapr.Client.Autogen.Grpc.v1;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md Hard parts #2 (h2c gRPC on the gRPC port; unimplemented RPCs answer Unimplemented so
-// version-aware SDK calls can fall back) and §3 (Dapr.Client transport map, gRPC status codes).
+// Oracle (versions: Conformance/README.md): h2c gRPC on the gRPC port with server reflection, daprd dapr/dapr@d8450742
+// pkg/api/grpc/server.go; version-aware SDK calls that fall back on Unimplemented, dapr/dotnet-sdk@9a16009d
+// src/Dapr.Common/DaprRuntimeCapabilities.cs; which client call is gRPC, src/Dapr.Client/DaprClientGrpc.cs; the gRPC
+// status codes, daprd pkg/api/grpc/grpc.go.
 public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
 {
     private Harness.Harness H => fixture.H;
@@ -52,7 +54,7 @@ public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFix
         save.States.Add(new global::Dapr.Client.Autogen.Grpc.v1.StateItem { Key = key, Value = Google.Protobuf.ByteString.CopyFromUtf8("\"v\"") });
         await client.SaveStateAsync(save, deadline: DateTime.UtcNow.AddSeconds(10));
         var got = await client.GetStateAsync(new Autogen.GetStateRequest { StoreName = TestApp.Store, Key = key }, deadline: DateTime.UtcNow.AddSeconds(10));
-        got.Data.ToStringUtf8().Should().Be("\"v\"", "gRPC values are stored byte-exact (§3, hard part #8)");
+        got.Data.ToStringUtf8().Should().Be("\"v\"", "gRPC values are stored byte-exact (daprd pkg/api/grpc/grpc.go)");
         got.Etag.Should().NotBeNullOrEmpty();
 
         var md = await client.GetMetadataAsync(new Autogen.GetMetadataRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
@@ -110,7 +112,7 @@ public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFix
         }
         catch (RpcException ex)
         {
-            ex.StatusCode.Should().Be(StatusCode.Unimplemented, "without reflection the probe must fail fast so the SDK falls back (hard part #2)");
+            ex.StatusCode.Should().Be(StatusCode.Unimplemented, "without reflection the probe must fail fast so the SDK falls back (dotnet-sdk src/Dapr.Common/DaprRuntimeCapabilities.cs)");
         }
     }
 
@@ -134,6 +136,6 @@ public sealed class GrpcTests(HarnessFixture fixture) : IClassFixture<HarnessFix
         save.States.Add(item);
         await client.SaveStateAsync(save, deadline: DateTime.UtcNow.AddSeconds(10));
         var got = await client.GetStateAsync(new Autogen.GetStateRequest { StoreName = TestApp.Store, Key = key }, deadline: DateTime.UtcNow.AddSeconds(10));
-        got.Metadata.Should().ContainKey("ttlExpireTime", "the store's response metadata (HTTP: metadata.ttlExpireTime header, §1.4) travels in GetStateResponse.metadata=3 (§3)");
+        got.Metadata.Should().ContainKey("ttlExpireTime", "the store's response metadata (HTTP: the metadata.ttlExpireTime header, docs.dapr.io state API) travels in GetStateResponse.metadata=3 (daprd dapr/proto/runtime/v1/dapr.proto)");
     }
 }

@@ -9,8 +9,11 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.0 (fallback route), §1.2 (service invocation), §3 (Dapr.Client transport map),
-// Hard parts #7 (service invocation proxy fidelity).
+// Oracle (versions: Conformance/README.md): the fallback route, daprd dapr/dapr@d8450742 pkg/api/http/server.go;
+// service invocation, pkg/api/http/directmessaging.go, pkg/channel/http/http_channel.go,
+// pkg/messaging/direct_messaging.go, pkg/messaging/v1/util.go and
+// https://docs.dapr.io/reference/api/service_invocation_api/; Dapr.Client's invocation calls, dapr/dotnet-sdk@9a16009d
+// src/Dapr.Client/DaprClientGrpc.cs and InvocationHandler.cs.
 public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
 {
     private Harness.Harness H => fixture.H;
@@ -88,13 +91,13 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     {
         using var resp = await H.Http.GetAsync($"/v1.0/invoke/{H.AppId}/method/echo//double//slash");
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
-        ParseEcho(await resp.Content.ReadAsStringAsync()).Path.Should().Be("/echo/double/slash", "the method goes through path.Clean (§1.2)");
+        ParseEcho(await resp.Content.ReadAsStringAsync()).Path.Should().Be("/echo/double/slash", "the method goes through path.Clean (daprd pkg/api/http/directmessaging.go)");
     }
 
     [Fact]
     public async Task Header_style_dapr_app_id_routes_any_unmatched_path_and_is_not_forwarded()
     {
-        using var req = new HttpRequestMessage(HttpMethod.Post, "/echo/header-style?q=1") { Content = Harness.Harness.Json("{\"a\":1}") };
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/echo/header-style?q=1") { Content = SidecarClients.Json("{\"a\":1}") };
         req.Headers.Add("dapr-app-id", H.AppId);
         using var resp = await H.Http.SendAsync(req);
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
@@ -130,7 +133,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     public async Task Get_on_shutdown_falls_back_to_invocation()
     {
         using var resp = await H.Http.GetAsync("/v1.0/shutdown");
-        resp.StatusCode.Should().Be(HttpStatusCode.NotFound, "GET /v1.0/shutdown matches no route and falls into service invocation (§1.0)");
+        resp.StatusCode.Should().Be(HttpStatusCode.NotFound, "GET /v1.0/shutdown matches no route and falls into service invocation (daprd pkg/api/http/server.go)");
         (await ReadJson(resp))["errorCode"]!.GetValue<string>().Should().Be("ERR_DIRECT_INVOKE");
         H.Sidecar.ShutdownRequested.IsCompleted.Should().BeFalse();
     }
@@ -156,7 +159,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
         resp.Headers.TryGetValues("x-app-header", out var v).Should().BeTrue();
         v!.Single().Should().Be("from-app");
         resp.Content.Headers.ContentType!.ToString().Should().Be("text/plain; charset=utf-8");
-        (await resp.Content.ReadAsStringAsync()).Should().Be($"app says {code}", "app errors are not wrapped in Dapr error JSON (§1.2)");
+        (await resp.Content.ReadAsStringAsync()).Should().Be($"app says {code}", "app errors are not wrapped in Dapr error JSON (daprd pkg/api/http/directmessaging.go)");
     }
 
     [Fact]
@@ -196,7 +199,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
         var echo = ParseEcho(await resp.Content.ReadAsStringAsync());
         echo.Headers.Should().ContainKey("x-normal").WhoseValue.Should().Be("kept");
-        echo.Headers.Should().NotContainKey("x-listed-in-connection", "headers named in Connection are hop-by-hop (§1.2)");
+        echo.Headers.Should().NotContainKey("x-listed-in-connection", "headers named in Connection are hop-by-hop (daprd pkg/messaging/v1/util.go)");
         echo.Headers.Should().NotContainKey("proxy-authorization");
         echo.Headers.Should().NotContainKey("keep-alive");
     }
@@ -215,7 +218,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     public async Task Sidecar_adds_caller_callee_and_traceparent_headers_and_strips_spoofed_caller()
     {
         var caller = await H.StartPeerSidecarAsync("caller");
-        using var http = Harness.Harness.NewHttp(caller);
+        using var http = SidecarClients.Http(caller);
         using var req = new HttpRequestMessage(HttpMethod.Get, $"/v1.0/invoke/{H.AppId}/method/echo/headers");
         req.Headers.Add("dapr-caller-app-id", "spoofed");
         using var resp = await http.SendAsync(req);
@@ -230,7 +233,7 @@ public sealed class InvocationTests(HarnessFixture fixture) : IClassFixture<Harn
     public async Task Invocation_through_a_peer_sidecar_reaches_the_target_app()
     {
         var caller = await H.StartPeerSidecarAsync("caller");
-        using var dapr = Harness.Harness.NewDaprClient(caller);
+        using var dapr = SidecarClients.Dapr(caller);
         var echo = await dapr.InvokeMethodAsync<JsonObject>(HttpMethod.Get, H.AppId, "echo/via-peer");
         echo["path"]!.GetValue<string>().Should().Be("/echo/via-peer");
     }

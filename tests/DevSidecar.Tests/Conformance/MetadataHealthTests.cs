@@ -5,9 +5,12 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.5 (metadata), §1.6 (healthz, healthz/outbound, shutdown), §2.1 (startup order),
-// §3 (CheckHealthAsync / CheckOutboundHealthAsync / WaitForSidecarAsync over HTTP; GetMetadata / Shutdown over gRPC),
-// Hard parts #1 (the two readiness endpoints).
+// Oracle (versions: Conformance/README.md): the metadata API, daprd dapr/dapr@d8450742 pkg/api/http/metadata.go and
+// pkg/api/universal/metadata.go, https://docs.dapr.io/reference/api/metadata_api/; healthz, healthz/outbound and
+// shutdown, pkg/api/http/healthz.go, pkg/api/http/shutdown.go, pkg/api/universal/shutdown.go; the start-up order and
+// the two readiness endpoints, pkg/runtime/runtime.go (initRuntime, blockUntilAppIsReady); Dapr.Client's calls
+// (CheckHealthAsync, CheckOutboundHealthAsync, WaitForSidecarAsync over HTTP; GetMetadata, Shutdown over gRPC),
+// dapr/dotnet-sdk@9a16009d src/Dapr.Client/DaprClientGrpc.cs.
 public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
 {
     private Harness.Harness H => fixture.H;
@@ -35,7 +38,7 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
         var store = components.Single(c => (string)c["name"]! == "statestore");
         ((string)store["type"]!).Should().Be("state.in-memory");
         store["capabilities"]!.AsArray().Select(x => (string)x!).Should().Contain(["ETAG", "TRANSACTIONAL"]);
-        md["extended"]!.AsObject().ContainsKey("daprRuntimeVersion").Should().BeTrue("extended always contains daprRuntimeVersion (§1.5)");
+        md["extended"]!.AsObject().ContainsKey("daprRuntimeVersion").Should().BeTrue("extended always contains daprRuntimeVersion (daprd pkg/api/universal/metadata.go)");
         var subs = md["subscriptions"]!.AsArray().Select(s => s!.AsObject()).ToList();
         subs.Should().Contain(s => (string)s["topic"]! == "orders" && (string)s["pubsubname"]! == "pubsub" && (string)s["type"]! == "PROGRAMMATIC");
         ((int)md["appConnectionProperties"]!["port"]!).Should().Be(H.AppPort);
@@ -108,7 +111,7 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
     public async Task Sidecar_without_app_is_healthy()
     {
         var peer = await H.StartPeerSidecarAsync("noapp");
-        using var http = Harness.Harness.NewHttp(peer);
+        using var http = SidecarClients.Http(peer);
         await Wait.UntilAsync(async () => (await http.GetAsync("/v1.0/healthz")).StatusCode == HttpStatusCode.NoContent, "healthz of an app-less sidecar");
     }
 
@@ -157,6 +160,6 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{h.Sidecar.GrpcPort}");
         var client = new Dapr.Client.Autogen.Grpc.v1.Dapr.DaprClient(channel);
         await client.ShutdownAsync(new Dapr.Client.Autogen.Grpc.v1.ShutdownRequest(), new Grpc.Core.Metadata { { "dapr-force-shutdown", "true" } }, DateTime.UtcNow.AddSeconds(10));
-        (await Wait.WithDeadline(h.Sidecar.ShutdownRequested, "ShutdownRequested")).Should().BeTrue("dapr-force-shutdown is also accepted as gRPC metadata (§1.6)");
+        (await Wait.WithDeadline(h.Sidecar.ShutdownRequested, "ShutdownRequested")).Should().BeTrue("dapr-force-shutdown is also accepted as gRPC metadata (daprd pkg/api/universal/shutdown.go)");
     }
 }

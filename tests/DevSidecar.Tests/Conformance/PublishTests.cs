@@ -8,8 +8,12 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.3 (publish, envelope, metadata, status codes, bulk publish), §2.3 (delivery request),
-// §2.7 (UseCloudEvents), Hard parts #4 (CloudEvent envelope) and #5 (delivery Content-Type / headers).
+// Oracle (versions: Conformance/README.md): publish, the envelope and its metadata, daprd dapr/dapr@d8450742
+// pkg/api/http/http.go (onPublish), pkg/runtime/pubsub/cloudevents.go, dapr/components-contrib@c23900d2
+// pubsub/envelope.go and contenttype/utils.go; status codes, pkg/api/errors/pubsub.go and
+// https://docs.dapr.io/reference/api/pubsub_api/; bulk publish, pkg/api/http/util.go; the delivery request
+// (Content-Type, headers), pkg/runtime/subscription/postman/http/http.go; UseCloudEvents, dapr/dotnet-sdk@9a16009d
+// src/Dapr.AspNetCore/CloudEventsMiddleware.cs.
 // Note: the dev sidecar's in-memory broker is shared by all sidecars in the process, so every test
 // identifies its own events by a unique marker.
 public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
@@ -59,7 +63,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         var r = await Arrival("/orders", marker);
         r.Method.Should().Be("POST");
-        r.RawContentType.Should().Be("application/cloudevents+json", "UseCloudEvents matches it case-sensitively (§2.3, hard part #5)");
+        r.RawContentType.Should().Be("application/cloudevents+json", "UseCloudEvents matches it case-sensitively (dotnet-sdk src/Dapr.AspNetCore/CloudEventsMiddleware.cs)");
         r.Header("pubsubName").Should().Be(TestApp.PubSub);
         r.Header("traceparent").Should().MatchRegex("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$");
         r.Headers.Should().NotContainKey("dapr-api-token", "no APP_API_TOKEN is configured");
@@ -83,7 +87,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         await H.Dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         var r = await Arrival("/orders", marker);
         var keys = r.Envelope.Select(kv => kv.Key).ToList();
-        keys.Should().BeInAscendingOrder(StringComparer.Ordinal, "daprd's envelope is a Go map, marshalled with sorted keys (§1.3)");
+        keys.Should().BeInAscendingOrder(StringComparer.Ordinal, "daprd's envelope is a Go map, marshalled with sorted keys (components-contrib pubsub/envelope.go)");
         ((string)r.Envelope["time"]!).Should().MatchRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$");
     }
 
@@ -134,7 +138,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var ce = r.Envelope;
         r.RawContentType.Should().Be("application/cloudevents+json");
         ((string)ce["datacontenttype"]!).Should().Be("application/octet-stream");
-        ((string)ce["source"]!).Should().Be("Dapr", "FromRawPayload uses source Dapr (§2.3)");
+        ((string)ce["source"]!).Should().Be("Dapr", "FromRawPayload uses source Dapr (components-contrib pubsub/envelope.go)");
         ((string)ce["type"]!).Should().Be("com.dapr.event.sent");
         ((string)ce["specversion"]!).Should().Be("1.0");
         ((string)ce["topic"]!).Should().Be("raw");
@@ -149,7 +153,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Http_publish_returns_204_empty()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{NewMarker()}\"}}"));
+        using var resp = await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{NewMarker()}\"}}"));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await resp.Content.ReadAsByteArrayAsync()).Should().BeEmpty();
     }
@@ -158,7 +162,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Http_publish_with_put_is_accepted()
     {
         var marker = NewMarker();
-        using var req = new HttpRequestMessage(HttpMethod.Put, "/v1.0/publish/pubsub/orders") { Content = Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}") };
+        using var req = new HttpRequestMessage(HttpMethod.Put, "/v1.0/publish/pubsub/orders") { Content = SidecarClients.Json($"{{\"marker\":\"{marker}\"}}") };
         using var resp = await H.Http.SendAsync(req);
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         await Arrival("/orders", marker);
@@ -167,7 +171,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Unknown_pubsub_is_404_ERR_PUBSUB_NOT_FOUND()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), pubsub: "nope");
         resp.StatusCode.Should().Be(HttpStatusCode.NotFound);
         resp.Content.Headers.ContentType!.MediaType.Should().Be("application/json");
         var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
@@ -179,7 +183,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Application_json_body_is_parsed_into_data()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\",\"n\":1}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\",\"n\":1}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["datacontenttype"]!).Should().Be("application/json");
         ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object);
@@ -259,7 +263,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         (await Publish("orders", new StringContent(userEvent, new MediaTypeHeaderValue("application/cloudevents+json")), "?metadata.cloudevent.type=ignored.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["source"]!).Should().Be("Dapr");
-        ((string)ce["type"]!).Should().Be("com.dapr.event.sent", "cloudevent.* overrides do not apply to user cloudevents (§1.3)");
+        ((string)ce["type"]!).Should().Be("com.dapr.event.sent", "cloudevent.* overrides do not apply to user cloudevents (daprd pkg/runtime/pubsub/cloudevents.go)");
         ((string)ce["specversion"]!).Should().Be("1.0");
     }
 
@@ -279,7 +283,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Query_metadata_overrides_and_headers_via_http()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.type=http.type&metadata.color=blue")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.type=http.type&metadata.color=blue")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/orders", marker);
         ((string)r.Envelope["type"]!).Should().Be("http.type");
         r.Header("color").Should().Be("blue");
@@ -288,7 +292,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Invalid_rawPayload_metadata_is_400_ERR_PUBSUB_REQUEST_METADATA()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), "?metadata.rawPayload=notabool");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), "?metadata.rawPayload=notabool");
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_REQUEST_METADATA");
     }
@@ -299,7 +303,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var m1 = NewMarker();
         var m2 = NewMarker();
         var body = $$"""[{"entryId":"1","event":{"marker":"{{m1}}"},"contentType":"application/json"},{"entryId":"2","event":"text {{m2}}","contentType":"text/plain"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         var first = (await Arrival("/orders", m1)).Envelope;
         first["data"]!["marker"]!.GetValue<string>().Should().Be(m1);
@@ -312,7 +316,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_with_duplicate_entryId_is_400_ERR_PUBSUB_EVENTS_SER()
     {
         var body = """[{"entryId":"1","event":{"a":1},"contentType":"application/json"},{"entryId":"1","event":{"a":2},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_EVENTS_SER");
     }
@@ -321,7 +325,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_without_entryId_is_400_ERR_PUBSUB_EVENTS_SER()
     {
         var body = """[{"event":{"a":1},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)JsonNode.Parse(await resp.Content.ReadAsStringAsync())!["errorCode"]!).Should().Be("ERR_PUBSUB_EVENTS_SER");
     }
@@ -352,7 +356,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         // The dev sidecar's in-memory broker is shared in-process (documented difference), so a second app id can publish to this app.
         var publisher = await H.StartPeerSidecarAsync("publisher");
-        using var dapr = Harness.Harness.NewDaprClient(publisher);
+        using var dapr = SidecarClients.Dapr(publisher);
         var marker = NewMarker();
         await dapr.PublishEventAsync(TestApp.PubSub, "orders", new { marker });
         ((string)(await Arrival("/orders", marker)).Envelope["source"]!).Should().Be(publisher.AppId);
@@ -362,7 +366,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Topic_may_contain_slashes()
     {
         var marker = NewMarker();
-        (await Publish("nested/topic", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("nested/topic", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/decl/nested", marker);
         ((string)r.Envelope["topic"]!).Should().Be("nested/topic");
     }
@@ -370,14 +374,14 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     [Fact]
     public async Task Unknown_pubsub_error_carries_rich_details()
     {
-        using var resp = await Publish("orders", Harness.Harness.Json("{}"), pubsub: "nope");
+        using var resp = await Publish("orders", SidecarClients.Json("{}"), pubsub: "nope");
         var body = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!;
         var details = body["details"]!.AsArray().Select(d => d!.AsObject()).ToList();
         var info = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ErrorInfo");
         ((string)info["reason"]!).Should().Be("DAPR_PUBSUB_NOT_FOUND");
         ((string)info["domain"]!).Should().Be("dapr.io");
         var resource = details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ResourceInfo");
-        ((string)resource["resource_type"]!).Should().Be("pubsub", "ResourceInfo keys are snake_case (§1.1)");
+        ((string)resource["resource_type"]!).Should().Be("pubsub", "ResourceInfo keys are snake_case (dapr/kit@6e5616a errors/errors.go)");
         ((string)resource["resource_name"]!).Should().Be("nope");
     }
 
@@ -386,7 +390,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         var marker = NewMarker();
         var body = $$$"""[{"entryId":"a","event":{"marker":"{{{marker}}}"},"contentType":"application/json"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         await Arrival("/orders", marker);
     }
@@ -395,7 +399,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Bulk_publish_entry_content_type_mismatch_is_400()
     {
         var body = """[{"entryId":"a","event":{"not":"base64"},"contentType":"application/octet-stream"}]""";
-        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", Harness.Harness.Json(body));
+        using var resp = await H.Http.PostAsync("/v1.0-alpha1/publish/bulk/pubsub/orders", SidecarClients.Json(body));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
     }
 
@@ -404,7 +408,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     {
         var marker = NewMarker();
         var traceId = Guid.NewGuid().ToString("N");
-        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1.0/publish/pubsub/orders") { Content = Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}") };
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1.0/publish/pubsub/orders") { Content = SidecarClients.Json($"{{\"marker\":\"{marker}\"}}") };
         req.Headers.TryAddWithoutValidation("traceparent", $"00-{traceId}-0123456789abcdef-01");
         (await H.Http.SendAsync(req)).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
@@ -415,8 +419,8 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Cloudevent_override_keys_are_case_insensitive()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (§1.3)");
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?metadata.cloudevent.TYPE=upper.type")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        ((string)(await Arrival("/orders", marker)).Envelope["type"]!).Should().Be("upper.type", "overrides are matched with mapstructure WeakDecode (daprd pkg/runtime/pubsub/cloudevents.go)");
     }
 
     [Fact]
@@ -425,7 +429,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         var marker = NewMarker();
         (await Publish("orders", new StringContent($"{{\"marker\":\"{marker}\"}}", Encoding.UTF8, "application/json"))).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var ce = (await Arrival("/orders", marker)).Envelope;
-        ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object, "a ;params suffix still counts as application/json (§1.3)");
+        ce["data"]!.GetValueKind().Should().Be(JsonValueKind.Object, "a ;params suffix still counts as application/json (components-contrib contenttype/utils.go)");
     }
 
     [Fact]
@@ -449,7 +453,7 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
         });
         var ce = (await Arrival("/orders", marker)).Envelope;
         ((string)ce["traceparent"]!).Should().Be(tp);
-        ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (§1.3)");
+        ((string)ce["traceid"]!).Should().Be(tp, "traceparent wins over traceid (daprd pkg/runtime/pubsub/cloudevents.go)");
         ((string)ce["subject"]!).Should().Be("subj-1");
     }
 
@@ -457,9 +461,9 @@ public sealed class PublishTests(HarnessFixture fixture) : IClassFixture<Harness
     public async Task Query_metadata_prefix_is_case_sensitive_and_first_value_wins()
     {
         var marker = NewMarker();
-        (await Publish("orders", Harness.Harness.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
+        (await Publish("orders", SidecarClients.Json($"{{\"marker\":\"{marker}\"}}"), "?Metadata.color=red&metadata.shade=dark&metadata.shade=light")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var r = await Arrival("/orders", marker);
-        r.Header("shade").Should().Be("dark", "only the first value is used (§1.0)");
-        r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (§1.0)");
+        r.Header("shade").Should().Be("dark", "only the first value is used (daprd pkg/api/http, getMetadataFromRequest)");
+        r.Headers.Should().NotContainKey("color", "the metadata. prefix is case-sensitive (daprd pkg/api/http, getMetadataFromRequest)");
     }
 }

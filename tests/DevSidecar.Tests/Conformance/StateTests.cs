@@ -9,8 +9,12 @@ using Grpc.Core;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.4 (state HTTP API, errors, ETag/concurrency, key namespacing), §3 (Dapr.Client over gRPC:
-// TrySave/TryDelete return false iff the status is Aborted; gRPC status codes), Hard parts #2 (Aborted), #6 and #8.
+// Oracle (versions: Conformance/README.md): the state HTTP API, daprd dapr/dapr@d8450742 pkg/api/http/http.go
+// (constructStateEndpoints), its errors, pkg/api/errors/state.go, and https://docs.dapr.io/reference/api/state_api/;
+// ETags and concurrency, dapr/components-contrib@c23900d2 state/requests.go and state/in-memory/in_memory.go; key
+// namespacing, pkg/components/state/state_config.go; Dapr.Client over gRPC (TrySave/TryDelete return false iff the
+// status is Aborted), dapr/dotnet-sdk@9a16009d src/Dapr.Client/DaprClientGrpc.cs; the gRPC status codes, daprd
+// pkg/api/grpc/grpc.go.
 public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
 {
     private Harness.Harness H => fixture.H;
@@ -29,7 +33,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
 
     private static async Task<JsonObject> ErrorBody(HttpResponseMessage r) => JsonNode.Parse(await r.Content.ReadAsStringAsync())!.AsObject();
 
-    private Task<HttpResponseMessage> SaveHttp(string json, string store = Store) => H.Http.PostAsync($"/v1.0/state/{store}", Harness.Harness.Json(json));
+    private Task<HttpResponseMessage> SaveHttp(string json, string store = Store) => H.Http.PostAsync($"/v1.0/state/{store}", SidecarClients.Json(json));
 
     // ---------- Dapr.Client (gRPC) ----------
 
@@ -143,7 +147,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
             new StateTransactionRequest(a, JsonSerializer.SerializeToUtf8Bytes("a-new"), StateOperationType.Upsert, staleEtag),
         ]);
         var ex = (await act.Should().ThrowAsync<Exception>()).Which;
-        Rpc(ex)!.StatusCode.Should().Be(StatusCode.Internal, "transaction failures are always Internal (§3)");
+        Rpc(ex)!.StatusCode.Should().Be(StatusCode.Internal, "transaction failures are always Internal (daprd pkg/api/grpc/grpc.go)");
         (await H.Dapr.GetStateAsync<string>(Store, a)).Should().Be("a2");
         (await H.Dapr.GetStateAsync<string>(Store, b)).Should().BeNull("the transaction is all-or-nothing");
     }
@@ -298,7 +302,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var b = NewKey();
         (await SaveHttp($$$"""[{"key":"{{{b}}}","value":"old"}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var tx = $$$"""{"operations":[{"operation":"upsert","request":{"key":"{{{a}}}","value":"A"}},{"operation":"delete","request":{"key":"{{{b}}}"}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
         resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await H.Dapr.GetStateAsync<string>(Store, a)).Should().Be("A");
         (await H.Dapr.GetStateAsync<string>(Store, b)).Should().BeNull();
@@ -313,8 +317,8 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var (_, stale) = await H.Dapr.GetStateAndETagAsync<string>(Store, a);
         (await SaveHttp($$$"""[{"key":"{{{a}}}","value":"a2"}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         var tx = $$$"""{"operations":[{"operation":"upsert","request":{"key":"{{{b}}}","value":"B"}},{"operation":"upsert","request":{"key":"{{{a}}}","value":"a3","etag":"{{{stale}}}"}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
-        resp.StatusCode.Should().Be(HttpStatusCode.InternalServerError, "a transaction ETag mismatch is 500, not 409 (§1.4)");
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
+        resp.StatusCode.Should().Be(HttpStatusCode.InternalServerError, "a transaction ETag mismatch is 500, not 409 (daprd pkg/api/errors/state.go)");
         ((string)(await ErrorBody(resp))["errorCode"]!).Should().Be("ERR_STATE_TRANSACTION");
         (await H.Dapr.GetStateAsync<string>(Store, a)).Should().Be("a2");
         (await H.Dapr.GetStateAsync<string>(Store, b)).Should().BeNull();
@@ -324,7 +328,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     public async Task Http_transaction_unknown_operation_is_400_ERR_NOT_SUPPORTED_STATE_OPERATION()
     {
         var tx = """{"operations":[{"operation":"merge","request":{"key":"x","value":1}}]}""";
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json(tx));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json(tx));
         resp.StatusCode.Should().Be(HttpStatusCode.BadRequest);
         ((string)(await ErrorBody(resp))["errorCode"]!).Should().Be("ERR_NOT_SUPPORTED_STATE_OPERATION");
     }
@@ -335,7 +339,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         var k1 = NewKey();
         var missing = NewKey();
         (await SaveHttp($$$"""[{"key":"{{{k1}}}","value":{"v":1}}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/bulk", Harness.Harness.Json($$$"""{"keys":["{{{k1}}}","{{{missing}}}"],"parallelism":2}"""));
+        using var resp = await H.Http.PostAsync($"/v1.0/state/{Store}/bulk", SidecarClients.Json($$$"""{"keys":["{{{k1}}}","{{{missing}}}"],"parallelism":2}"""));
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
         var items = JsonNode.Parse(await resp.Content.ReadAsStringAsync())!.AsArray().Select(i => i!.AsObject()).ToList();
         items.Should().HaveCount(2);
@@ -352,14 +356,14 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     {
         var key = NewKey();
         var other = await H.StartPeerSidecarAsync("other");
-        using var otherDapr = Harness.Harness.NewDaprClient(other);
+        using var otherDapr = SidecarClients.Dapr(other);
         await H.Dapr.SaveStateAsync(Store, key, "mine");
         await otherDapr.SaveStateAsync(Store, key, "theirs");
         // The two sidecars share the in-memory store (same scope; KeyPrefix_name_shares_keys_between_app_ids shows it),
         // so distinct values can only come from the appId|| prefix.
-        (await H.Dapr.GetStateAsync<string>(Store, key)).Should().Be("mine", "keys are namespaced as appId||key (§1.4)");
+        (await H.Dapr.GetStateAsync<string>(Store, key)).Should().Be("mine", "keys are namespaced as appId||key (daprd pkg/components/state/state_config.go)");
         (await otherDapr.GetStateAsync<string>(Store, key)).Should().Be("theirs");
-        using var otherHttp = Harness.Harness.NewHttp(other);
+        using var otherHttp = SidecarClients.Http(other);
         (await otherHttp.GetAsync($"/v1.0/state/{Store}/{NewKey()}")).StatusCode.Should().Be(HttpStatusCode.NoContent);
     }
 
@@ -384,7 +388,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         (await SaveHttp($$$"""[{"key":"{{{key}}}","value":"v","metadata":{"ttlInSeconds":"300"}}]""")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var resp = await H.Http.GetAsync($"/v1.0/state/{Store}/{key}");
         resp.StatusCode.Should().Be(HttpStatusCode.OK);
-        resp.Headers.TryGetValues("metadata.ttlExpireTime", out var v).Should().BeTrue("TTL is reported as the metadata.ttlExpireTime header (§1.4)");
+        resp.Headers.TryGetValues("metadata.ttlExpireTime", out var v).Should().BeTrue("TTL is reported as the metadata.ttlExpireTime header (docs.dapr.io state API)");
         DateTimeOffset.Parse(v!.Single(), System.Globalization.CultureInfo.InvariantCulture).Should().BeCloseTo(before.AddSeconds(300), TimeSpan.FromSeconds(15));
     }
 
@@ -392,7 +396,7 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     public async Task Http_query_metadata_is_merged_into_each_item()
     {
         var key = NewKey();
-        using var save = await H.Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=300", Harness.Harness.Json($$$"""[{"key":"{{{key}}}","value":"v"}]"""));
+        using var save = await H.Http.PostAsync($"/v1.0/state/{Store}?metadata.ttlInSeconds=300", SidecarClients.Json($$$"""[{"key":"{{{key}}}","value":"v"}]"""));
         save.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var resp = await H.Http.GetAsync($"/v1.0/state/{Store}/{key}");
         resp.Headers.Contains("metadata.ttlExpireTime").Should().BeTrue("query metadata.* applies to every item");
@@ -414,17 +418,17 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     {
         using var resp = await SaveHttp("""[{"key":"x||y","value":1}]""");
         var error = await ErrorBody(resp);
-        error.ContainsKey("details").Should().BeTrue($"the error should carry rich details (§1.4), got {error.ToJsonString()}");
+        error.ContainsKey("details").Should().BeTrue($"the error should carry rich details (daprd pkg/api/errors/state.go), got {error.ToJsonString()}");
         var details = error["details"]!.AsArray().Select(d => d!.AsObject()).ToList();
         ((string)details.Single(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.ErrorInfo")["reason"]!).Should().Be("DAPR_STATE_ILLEGAL_KEY");
         details.Any(d => (string)d["@type"]! == "type.googleapis.com/google.rpc.BadRequest" && d["field_violations"] is JsonArray { Count: > 0 }).Should().BeTrue(
-            $"an illegal key carries a BadRequest field violation (§1.4); details were {error["details"]!.ToJsonString()}");
+            $"an illegal key carries a BadRequest field violation (daprd pkg/api/errors/state.go); details were {error["details"]!.ToJsonString()}");
     }
 
     [Fact]
     public async Task Http_empty_transaction_and_delete_of_missing_key_are_204()
     {
-        using var tx = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", Harness.Harness.Json("""{"operations":[]}"""));
+        using var tx = await H.Http.PostAsync($"/v1.0/state/{Store}/transaction", SidecarClients.Json("""{"operations":[]}"""));
         tx.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var del = await H.Http.DeleteAsync($"/v1.0/state/{Store}/{NewKey()}");
         del.StatusCode.Should().Be(HttpStatusCode.NoContent);
@@ -435,8 +439,8 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
     {
         var key = NewKey();
         var other = await H.StartPeerSidecarAsync("other");
-        using var otherDapr = Harness.Harness.NewDaprClient(other);
+        using var otherDapr = SidecarClients.Dapr(other);
         await H.Dapr.SaveStateAsync("sharedstore", key, "written-by-first");
-        (await otherDapr.GetStateAsync<string>("sharedstore", key)).Should().Be("written-by-first", "keyPrefix: name namespaces by store name, not app id (§1.4)");
+        (await otherDapr.GetStateAsync<string>("sharedstore", key)).Should().Be("written-by-first", "keyPrefix: name namespaces by store name, not app id (daprd pkg/components/state/state_config.go)");
     }
 }

@@ -3,8 +3,10 @@ using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §2.2 (GET /dapr/subscribe: 404 = no subscriptions, other statuses = none, empty body allowed,
-// case-insensitive keys, routes.default wins over route, leading '/' added) and Hard parts #3.
+// Oracle (versions: Conformance/README.md): GET /dapr/subscribe (404 = no subscriptions, other statuses = none, empty
+// body allowed, case-insensitive keys, routes.default wins over route, leading '/' added), daprd dapr/dapr@d8450742
+// pkg/runtime/pubsub/subscriptions.go (GetSubscriptionsHTTP); what MapSubscribeHandler writes instead,
+// dapr/dotnet-sdk@9a16009d src/Dapr.AspNetCore/DaprEndpointRouteBuilderExtensions.cs.
 // The app answers /dapr/subscribe with a hand-written body instead of MapSubscribeHandler.
 public sealed class SubscribeParsingTests
 {

@@ -5,9 +5,12 @@ using Grpc.Core;
 
 namespace DevSidecar.Tests.Conformance;
 
-// Oracle: dapr-contract.md §1.0 ("API token": 401 text/plain `invalid api token`, health GETs exempt, header removed
-// before forwarding, gRPC Unauthenticated), §1.2 (APP_API_TOKEN forwarded to the app as dapr-api-token),
-// §2.2/§2.3 (dapr-api-token on /dapr/subscribe and deliveries), §3 (DAPR_API_TOKEN in Dapr.Client), Hard parts #6.
+// Oracle (versions: Conformance/README.md): DAPR_API_TOKEN (401 text/plain `invalid api token`, health GETs exempt,
+// header removed before forwarding), daprd dapr/dapr@d8450742 pkg/api/http/middlewares.go, and gRPC Unauthenticated,
+// pkg/api/grpc/auth.go; APP_API_TOKEN sent to the app as dapr-api-token, on invocations
+// (pkg/channel/http/http_channel.go), /dapr/subscribe (pkg/runtime/pubsub/subscriptions.go) and deliveries
+// (pkg/runtime/subscription/postman/http/http.go); DAPR_API_TOKEN in Dapr.Client, dapr/dotnet-sdk@9a16009d
+// src/Dapr.Common/DaprDefaults.cs.
 public sealed class TokenTests : IAsyncLifetime
 {
     private const string ApiToken = "api-secret-123";
@@ -17,7 +20,7 @@ public sealed class TokenTests : IAsyncLifetime
     public async Task InitializeAsync() => H = await Harness.Harness.StartAsync(new HarnessOptions { ApiToken = ApiToken, AppApiToken = AppToken });
     public async Task DisposeAsync() => await H.DisposeAsync();
 
-    private HttpClient NoTokenHttp() => Harness.Harness.NewHttp(H.Sidecar);
+    private HttpClient NoTokenHttp() => SidecarClients.Http(H.Sidecar);
 
     private static RpcException? Rpc(Exception e)
     {
@@ -63,7 +66,7 @@ public sealed class TokenTests : IAsyncLifetime
         using var http = NoTokenHttp();
         (await http.GetAsync("/v1.0/healthz")).StatusCode.Should().Be(HttpStatusCode.NoContent);
         (await http.GetAsync("/v1.0/healthz/outbound")).StatusCode.Should().Be(HttpStatusCode.NoContent);
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar);
+        using var dapr = SidecarClients.Dapr(H.Sidecar);
         (await dapr.CheckHealthAsync()).Should().BeTrue();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await dapr.WaitForSidecarAsync(cts.Token);
@@ -72,7 +75,7 @@ public sealed class TokenTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_without_token_is_Unauthenticated()
     {
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar);
+        using var dapr = SidecarClients.Dapr(H.Sidecar);
         var act = () => dapr.GetStateAsync<string>(TestApp.Store, "k");
         var ex = (await act.Should().ThrowAsync<Exception>()).Which;
         Rpc(ex)!.StatusCode.Should().Be(StatusCode.Unauthenticated);
@@ -102,7 +105,7 @@ public sealed class TokenTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_with_wrong_token_is_Unauthenticated()
     {
-        using var dapr = Harness.Harness.NewDaprClient(H.Sidecar, "wrong-token");
+        using var dapr = SidecarClients.Dapr(H.Sidecar, "wrong-token");
         var act = () => dapr.GetMetadataAsync();
         Rpc((await act.Should().ThrowAsync<Exception>()).Which)!.StatusCode.Should().Be(StatusCode.Unauthenticated);
     }

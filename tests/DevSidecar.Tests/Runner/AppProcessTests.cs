@@ -50,7 +50,7 @@ public sealed class AppProcessTests : IDisposable
     {
         await using var app = AppProcess.Start(
             Shell("trap '' TERM; echo ready; while true; do sleep 0.1; done"), new Dictionary<string, string>(), null, null);
-        await WaitUntilAsync(() => app.LastLines().Contains("ready"));
+        await Wait.UntilAsync(() => app.LastLines().Contains("ready"), "the app to print ready", Deadline);
 
         await app.StopAsync(TimeSpan.FromMilliseconds(300)).WaitAsync(Deadline);
 
@@ -70,29 +70,17 @@ public sealed class AppProcessTests : IDisposable
     private static async Task<int> WaitForChildPidAsync(AppProcess app)
     {
         string? line = null;
-        await WaitUntilAsync(() => (line = app.LastLines().FirstOrDefault(l => l.StartsWith("child "))) is not null);
+        await Wait.UntilAsync(() => (line = app.LastLines().FirstOrDefault(l => l.StartsWith("child "))) is not null, "the app to print its child's pid", Deadline);
         return int.Parse(line!["child ".Length..]);
     }
 
     internal static Task WaitUntilGoneAsync(int pid) =>
-        WaitUntilAsync(() => !Directory.Exists($"/proc/{pid}") || IsZombie(pid));
+        Wait.UntilAsync(() => !Directory.Exists($"/proc/{pid}") || IsZombie(pid), $"process {pid} to be gone", Deadline);
 
     /// <summary>A killed child of a process that has itself exited may linger as a zombie until init reaps it.</summary>
     private static bool IsZombie(int pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z'); }
         catch (IOException) { return true; }
-    }
-
-    internal static async Task WaitUntilAsync(Func<bool> condition) => await WaitUntilAsync(condition, Deadline);
-
-    internal static async Task WaitUntilAsync(Func<bool> condition, TimeSpan within)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"condition not met within {within}");
-            await Task.Delay(50);
-        }
     }
 }

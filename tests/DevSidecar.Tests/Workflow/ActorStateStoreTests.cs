@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using DevSidecar.Tests.Brokers;
 using DevSidecar.Tests.Conformance.Harness;
 using Grpc.Core;
 
@@ -15,7 +14,7 @@ public sealed class ActorStateStoreTests
     [Fact]
     public async Task Without_a_store_marked_actorStateStore_workflow_calls_fail_as_in_daprd()
     {
-        await using var run = BrokerRun.With(StateStoreRun.StoreYaml("state.in-memory"));
+        await using var run = Harness.ClusterWith(ComponentYaml.Of("statestore", "state.in-memory"));
         var sidecar = await run.StartSidecarAsync(Harness.NewAppId("no-actors"), appPort: null);
         await using var app = await WorkflowWorkerHost.StartAsync(sidecar.GrpcPort, _ => { });
 
@@ -23,7 +22,7 @@ public sealed class ActorStateStoreTests
         (await start.Should().ThrowAsync<RpcException>().Within("the start to be refused"))
             .Which.Status.Should().Match<Status>(s => s.StatusCode == StatusCode.Internal && s.Detail == NoActorStore);
 
-        using var http = Harness.NewHttp(sidecar);
+        using var http = SidecarClients.Http(sidecar);
         using var get = await http.GetAsync("/v1.0/workflows/dapr/wf-1");
         get.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
         var error = JsonNode.Parse(await get.Content.ReadAsStringAsync())!;

@@ -1,6 +1,5 @@
 using Dapr.Workflow;
 using Dapr.Workflow.Client;
-using DevSidecar.Tests.Brokers;
 using DevSidecar.Tests.Conformance.Harness;
 using Grpc.Core;
 
@@ -14,7 +13,7 @@ namespace DevSidecar.Tests.Workflow;
 public sealed class PatchVersioningTests : IDisposable
 {
     private const string Patch = "new-path";
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), "devsidecar-wf-patching", Guid.NewGuid().ToString("N"));
+    private readonly TempFolder _folder = new("devsidecar-wf-patching-");
 
     /// <summary>Code before the patch: it never asks.</summary>
     private static Func<WorkflowContext, string, Task<string>> Unpatched() => async (context, _) =>
@@ -49,10 +48,10 @@ public sealed class PatchVersioningTests : IDisposable
     public async Task IsPatched_answers_from_history_on_every_replay_also_after_a_sidecar_restart()
     {
         var appId = Harness.NewAppId("patching");
-        var yaml = StateStoreRun.StoreYaml("state.sqlite", ("connectionString", $"file:{Path.Combine(_folder, "state.db")}"), ("actorStateStore", "true"));
+        var yaml = ComponentYaml.Of("statestore", "state.sqlite", ("connectionString", $"file:{_folder.Combine("state.db")}"), ("actorStateStore", "true"));
         var notes = new CallLog();
 
-        await using (var first = BrokerRun.With(yaml))
+        await using (var first = Harness.ClusterWith(yaml))
         {
             var sidecar = await first.StartSidecarAsync(appId, appPort: null);
             // An instance begun by the code before the patch...
@@ -71,7 +70,7 @@ public sealed class PatchVersioningTests : IDisposable
         notes.All.Should().Equal("no patch yet", "patched");
 
         // The sidecar restarts on the same SQLite store; the patched code replays both instances from their history.
-        await using var second = BrokerRun.With(yaml);
+        await using var second = Harness.ClusterWith(yaml);
         var restarted = await second.StartSidecarAsync(appId, appPort: null);
         await using var worker = await WorkerAsync(restarted.GrpcPort, notes, Patched());
         await worker.Client.RaiseEventAsync("begun-unpatched", "Go", "").Within("RaiseEventAsync");
@@ -119,8 +118,5 @@ public sealed class PatchVersioningTests : IDisposable
         raise.Which.Status.Detail.Should().Contain("stalled");
     }
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_folder, recursive: true); } catch { /* best effort */ }
-    }
+    public void Dispose() => _folder.Dispose();
 }

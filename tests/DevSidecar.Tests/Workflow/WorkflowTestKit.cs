@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text.Json;
 using Dapr.Workflow;
 using Dapr.Workflow.Client;
@@ -12,8 +11,7 @@ namespace DevSidecar.Tests.Workflow;
 /// </summary>
 public static class WorkflowWaits
 {
-    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
-    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(25);
+    public static readonly TimeSpan Deadline = Wait.DefaultTimeout;
 
     /// <summary>WaitForWorkflowCompletionAsync bounded by a deadline.</summary>
     public static async Task<WorkflowState> CompletionAsync(this DaprWorkflowClient client, string instanceId, TimeSpan? timeout = null)
@@ -32,20 +30,9 @@ public static class WorkflowWaits
     }
 
     /// <summary>Polls GetWorkflowStateAsync until <paramref name="condition"/> holds.</summary>
-    public static async Task<WorkflowState> StateAsync(this DaprWorkflowClient client, string instanceId, Func<WorkflowState, bool> condition,
-        string what, TimeSpan? timeout = null)
-    {
-        var limit = timeout ?? Deadline;
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
-            var state = await client.GetWorkflowStateAsync(instanceId);
-            if (condition(state)) return state;
-            if (sw.Elapsed > limit)
-                throw new TimeoutException($"Timed out after {limit.TotalSeconds:0.#}s waiting for workflow '{instanceId}': {what}; last status {Describe(state)}");
-            await Task.Delay(Interval);
-        }
-    }
+    public static Task<WorkflowState> StateAsync(this DaprWorkflowClient client, string instanceId, Func<WorkflowState, bool> condition,
+        string what, TimeSpan? timeout = null) =>
+        Wait.ForAsync(() => client.GetWorkflowStateAsync(instanceId), condition, $"workflow '{instanceId}': {what}", timeout ?? Deadline, Describe);
 
     public static Task<WorkflowState> StatusAsync(this DaprWorkflowClient client, string instanceId, WorkflowRuntimeStatus status, TimeSpan? timeout = null) =>
         client.StateAsync(instanceId, s => s.RuntimeStatus == status, $"status {status}", timeout);
@@ -60,10 +47,10 @@ public static class WorkflowWaits
 
     /// <summary>A task awaited with a deadline; the timeout names what was awaited.</summary>
     public static Task<T> Within<T>(this Task<T> task, string what, TimeSpan? timeout = null) =>
-        Conformance.Harness.Wait.WithDeadline(task, what, timeout ?? Deadline);
+        Wait.WithDeadline(task, what, timeout ?? Deadline);
 
     public static Task Within(this Task task, string what, TimeSpan? timeout = null) =>
-        Conformance.Harness.Wait.WithDeadline(task, what, timeout ?? Deadline);
+        Wait.WithDeadline(task, what, timeout ?? Deadline);
 
     /// <summary>The JSON the SDK's default serializer writes for a value (what daprd's HTTP API shows as input/output).</summary>
     public static string Json<T>(T value) => JsonSerializer.Serialize(value, JsonSerializerOptions.Web);

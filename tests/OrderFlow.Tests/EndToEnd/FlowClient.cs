@@ -52,10 +52,10 @@ public sealed class FlowClient(OrderFlowCluster cluster)
     }
 
     public Task<OrdersApi.OrderView> TerminalAsync(string orderId, TimeSpan? timeout = null) =>
-        Eventually.WaitAsync(
+        Wait.ForAsync(
             async () => (await _orders.GetFromJsonAsync<OrdersApi.OrderView>($"orders/{orderId}", Json))!,
             o => o.Status is OrderStatus.Completed or OrderStatus.Cancelled,
-            $"order {orderId} to complete or be cancelled", timeout);
+            $"order {orderId} to complete or be cancelled", timeout ?? Wait.EndToEndTimeout);
 
     public async Task<List<LedgerEntry>> LedgerAsync(string customer) =>
         (await _payments.GetFromJsonAsync<List<LedgerEntry>>($"ledger?customerId={customer}", Json))!;
@@ -68,13 +68,13 @@ public sealed class FlowClient(OrderFlowCluster cluster)
 
     /// <summary>The notification is sent after the terminal event, so it may trail the order's status.</summary>
     public Task<Notification> NotificationAsync(string orderId) =>
-        Eventually.WaitAsync(
+        Wait.ForAsync(
             async () =>
             {
                 var response = await _notifications.GetAsync($"notifications/{orderId}");
                 return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<Notification>(Json) : null;
             },
-            n => n is not null, $"the notification of order {orderId}").ContinueWith(t => t.Result!);
+            n => n is not null, $"the notification of order {orderId}", Wait.EndToEndTimeout).ContinueWith(t => t.Result!);
 
     public async Task RepublishAsync<T>(string topic, T data)
     {

@@ -32,7 +32,7 @@ public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHe
         var ids = await Task.WhenAll(Enumerable.Range(0, Orders).Select(_ => _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL")));
 
         // Every order ends up either done or reported stalled.
-        var (done, stalled) = await Eventually.WaitAsync(async () =>
+        var (done, stalled) = await Wait.ForAsync(async () =>
             {
                 var orders = await OrdersOfAsync(customer);
                 var flows = await StalledAsync();
@@ -76,7 +76,7 @@ public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHe
         var ids = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL")));
 
         // Shipping's sidecar gives up on payment-charged and the in-memory broker forgets it: the orders stall after payment.
-        var stalled = await Eventually.WaitAsync(StalledAsync, flows => ids.All(id => flows.Any(f => f.OrderId == id)),
+        var stalled = await Wait.ForAsync(StalledAsync, flows => ids.All(id => flows.Any(f => f.OrderId == id)),
             "the three orders to be reported stalled", TimeSpan.FromSeconds(60));
         stalled.Where(f => ids.Contains(f.OrderId)).Should().OnlyContain(f => f.LastStep == Topics.PaymentCharged);
 

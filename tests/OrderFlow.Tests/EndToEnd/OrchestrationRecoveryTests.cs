@@ -20,7 +20,7 @@ public sealed class OrchestrationRecoveryTests(SlowShippingOrchestrationCluster 
         var orderId = await _flow.PlaceAsync(customer, sku, quantity: 1, amount: 30m, country: "NL");
 
         // Charged, so the workflow is now scheduling the shipment or waiting for it.
-        await Eventually.WaitAsync(GetAsync(orderId), o => o.Status == OrderStatus.PaymentCharged, $"order {orderId} to be charged");
+        await Wait.ForAsync(GetAsync(orderId), o => o.Status == OrderStatus.PaymentCharged, $"order {orderId} to be charged", Wait.EndToEndTimeout);
         await cluster.KillAndRestartAsync(AppIds.Orchestrator);
         (await GetAsync(orderId)()).Status.Should().Be(OrderStatus.PaymentCharged, "the kill must land before the order is done");
 

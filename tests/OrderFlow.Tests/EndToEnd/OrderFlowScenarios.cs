@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using DevSidecar.Tests.Brokers;
 using OrderFlow.Contracts;
 using OrderFlow.Inventory;
 using OrderFlow.Notifications;
@@ -162,9 +161,9 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     {
         if (cluster.Style != "orchestration") return null;
         using var sidecar = cluster.SidecarOf(AppIds.Orchestrator);
-        var workflow = await Eventually.WaitAsync(
+        var workflow = await Wait.ForAsync(
             () => sidecar.GetFromJsonAsync<JsonElement>($"v1.0/workflows/dapr/{orderId}"),
-            w => w.GetProperty("runtimeStatus").GetString() == "COMPLETED", $"the workflow of order {orderId} to complete");
+            w => w.GetProperty("runtimeStatus").GetString() == "COMPLETED", $"the workflow of order {orderId} to complete", Wait.EndToEndTimeout);
         return workflow.GetProperty("createdAt").GetString();
     }
 

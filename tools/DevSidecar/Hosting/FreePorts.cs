@@ -22,4 +22,31 @@ public static class FreePorts
             }
         }
     }
+
+    /// <summary>
+    /// A free port below Linux's ephemeral range (32768 and up), for a server that is stopped and started again on its
+    /// port (an app restarted next to its sidecar, a broker brought back after an outage): while it is down, no
+    /// outgoing connection, and no server binding port 0, can take the port, since those get ephemeral ports.
+    /// </summary>
+    public static int PickOutsideEphemeralRange()
+    {
+        lock (Handed)
+        {
+            while (true)
+            {
+                var port = Random.Shared.Next(20_000, 32_000);
+                if (!Handed.Add(port)) continue;
+                try
+                {
+                    using var listener = new TcpListener(IPAddress.Loopback, port);
+                    listener.Start();
+                    return port;
+                }
+                catch (SocketException)
+                {
+                    // in use by someone else: try another
+                }
+            }
+        }
+    }
 }

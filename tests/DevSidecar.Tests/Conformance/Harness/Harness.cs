@@ -1,8 +1,6 @@
-using System.Net.Http.Headers;
 using Dapr.Client;
 using DevSidecar.Hosting;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace DevSidecar.Tests.Conformance.Harness;
 
@@ -23,178 +21,110 @@ public sealed record HarnessOptions
 }
 
 /// <summary>
-/// A temp resources folder (components `pubsub` = pubsub.in-memory and `statestore` = state.in-memory, plus
-/// declarative subscriptions), a per-harness registry folder, the in-process test app and a sidecar for it.
-/// Cheap enough to create per test; every harness has its own ports, app id and folders.
+/// The conformance suite's cluster: the in-process test app and a sidecar for it, on the components <c>pubsub</c>
+/// (pubsub.in-memory), <c>statestore</c> and <c>sharedstore</c> (state.in-memory) and the suite's declarative
+/// subscriptions. Cheap enough to create per test; every harness has its own ports, app id, scope and folders.
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
-    public static ILoggerFactory LoggerFactory { get; } =
-        Environment.GetEnvironmentVariable("CONFORMANCE_LOG") is { Length: > 0 }
-            ? Microsoft.Extensions.Logging.LoggerFactory.Create(b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug))
-            : NullLoggerFactory.Instance;
+    private readonly Cluster _cluster;
 
-    public required string AppId { get; init; }
-    public required string Root { get; init; }
-    public string ResourcesDir => Path.Combine(Root, "resources");
-    public string RegistryDir => Path.Combine(Root, "registry");
-    public required HarnessOptions Options { get; init; }
-    public required Sidecar Sidecar { get; init; }
-    public required int AppPort { get; init; }
+    private Harness(Cluster cluster, string appId, HarnessOptions options, Sidecar sidecar, int appPort, TestApp? app)
+    {
+        _cluster = cluster;
+        AppId = appId;
+        Options = options;
+        Sidecar = sidecar;
+        AppPort = appPort;
+        App = app;
+        Http = SidecarClients.Http(sidecar, options.ApiToken);
+        Dapr = SidecarClients.Dapr(sidecar, options.ApiToken);
+    }
+
+    public string AppId { get; }
+    public HarnessOptions Options { get; }
+    public Sidecar Sidecar { get; }
+    public int AppPort { get; }
     public TestApp? App { get; private set; }
-    public required HttpClient Http { get; init; }
-    public required DaprClient Dapr { get; init; }
-
-    private readonly List<IAsyncDisposable> _extras = [];
+    public HttpClient Http { get; }
+    public DaprClient Dapr { get; }
 
     public TestApp RequireApp => App ?? throw new InvalidOperationException("app not started");
 
     public static string NewAppId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
 
+    /// <summary>
+    /// A cluster as the conformance and broker suites set sidecars up: delivery retried with a short back-off
+    /// (<see cref="HarnessOptions"/>), a one-second grace period, tokens if asked, sidecar logs kept and not printed.
+    /// </summary>
+    public static ClusterOptions ClusterOptions(IReadOnlyDictionary<string, string> resourceFiles, HarnessOptions? options = null, string? scope = null)
+    {
+        options ??= new HarnessOptions();
+        return new ClusterOptions
+        {
+            ResourceFiles = resourceFiles,
+            Scope = scope,
+            ConsoleLogLevel = LogLevel.None,
+            ReadyTimeout = Wait.DefaultTimeout,
+            Sidecar = o => o with
+            {
+                ApiToken = options.ApiToken,
+                AppApiToken = options.AppApiToken,
+                DeliveryMaxRetries = options.DeliveryMaxRetries,
+                DeliveryInitialBackoff = options.DeliveryInitialBackoff,
+                DeliveryMaxBackoff = TimeSpan.FromMilliseconds(100),
+                GracefulShutdown = TimeSpan.FromSeconds(1),
+            },
+        };
+    }
+
+    /// <summary>A cluster on the suite's sidecar settings and <paramref name="componentsYaml"/>, for sidecars of any app ids.</summary>
+    public static Cluster ClusterWith(string componentsYaml, HarnessOptions? options = null) =>
+        new(ClusterOptions(new Dictionary<string, string> { ["components.yaml"] = componentsYaml }, options));
+
     public static async Task<Harness> StartAsync(HarnessOptions? options = null)
     {
         options ??= new HarnessOptions();
         var appId = NewAppId(options.AppIdPrefix);
-        var root = Path.Combine(Path.GetTempPath(), "devsidecar-conformance", appId);
-        Directory.CreateDirectory(Path.Combine(root, "resources"));
-        Directory.CreateDirectory(Path.Combine(root, "registry"));
-        WriteDefaultResources(Path.Combine(root, "resources"), appId);
-
-        TestApp? app = null;
-        int appPort;
-        if (options.DeferApp) appPort = TestApp.FreePort();
-        else
-        {
-            app = await TestApp.StartAsync(0, options.Subscribe);
-            appPort = app.Port;
-        }
-
-        var sidecar = await Sidecar.StartAsync(SidecarOptionsFor(appId, appPort, root, options, scope: appId), LoggerFactory, CancellationToken.None);
-        if (app is not null)
-        {
-            app.Sidecar.HttpPort = sidecar.HttpPort;
-            app.Sidecar.GrpcPort = sidecar.GrpcPort;
-        }
-        var harness = new Harness
-        {
-            AppId = appId,
-            Root = root,
-            Options = options,
-            Sidecar = sidecar,
-            AppPort = appPort,
-            Http = NewHttp(sidecar, options.ApiToken),
-            Dapr = NewDaprClient(sidecar, options.ApiToken),
-        };
-        harness.App = app;
-        if (app is not null && options.WaitReady)
-            await Wait.WithDeadline(sidecar.Ready, $"sidecar {appId} Ready (app port open, subscriptions fetched)");
-        return harness;
+        // All sidecars of one harness share its scope (the in-memory components are shared within a scope, like the
+        // apps of one run); harnesses are isolated from each other.
+        var cluster = new Cluster(ClusterOptions(
+            new Dictionary<string, string> { ["components.yaml"] = Components, ["subscriptions.yaml"] = Subscriptions(appId) }, options, scope: appId));
+        var app = options.DeferApp ? null : cluster.Own(await TestApp.StartAsync(0, options.Subscribe));
+        var appPort = app?.Port ?? FreePorts.PickOutsideEphemeralRange();
+        var sidecar = app is not null && options.WaitReady
+            ? await cluster.StartReadySidecarAsync(appId, appPort)
+            : await cluster.StartSidecarAsync(appId, appPort);
+        app?.UseSidecar(sidecar);
+        return new Harness(cluster, appId, options, sidecar, appPort, app);
     }
-
-    /// <summary>Options for a sidecar of this harness. All sidecars of one harness share <paramref name="scope"/>
-    /// (the in-memory components are shared within a scope, like the apps of one run); harnesses are isolated from each other.</summary>
-    public static SidecarOptions SidecarOptionsFor(string appId, int? appPort, string root, HarnessOptions options, string scope) => new()
-    {
-        AppId = appId,
-        InMemoryScope = scope,
-        AppPort = appPort,
-        ResourcesPaths = [Path.Combine(root, "resources")],
-        RegistryDirectory = Path.Combine(root, "registry"),
-        ApiToken = options.ApiToken,
-        AppApiToken = options.AppApiToken,
-        DeliveryMaxRetries = options.DeliveryMaxRetries,
-        DeliveryInitialBackoff = options.DeliveryInitialBackoff,
-        DeliveryMaxBackoff = TimeSpan.FromMilliseconds(100),
-        GracefulShutdown = TimeSpan.FromSeconds(1),
-    };
 
     /// <summary>Opens the app on the port the sidecar was told about (DeferApp harnesses).</summary>
     public async Task<TestApp> StartAppAsync()
     {
-        App = await TestApp.StartAsync(AppPort, Options.Subscribe);
-        App.Sidecar.HttpPort = Sidecar.HttpPort;
-        App.Sidecar.GrpcPort = Sidecar.GrpcPort;
+        App = _cluster.Own(await TestApp.StartAsync(AppPort, Options.Subscribe));
+        App.UseSidecar(Sidecar);
         return App;
     }
 
-    /// <summary>Another sidecar sharing this harness's resources and registry folders (so the two can invoke each other).</summary>
-    public async Task<Sidecar> StartPeerSidecarAsync(string appIdPrefix, int? appPort = null, HarnessOptions? options = null)
-    {
-        var peer = await Sidecar.StartAsync(SidecarOptionsFor(NewAppId(appIdPrefix), appPort, Root, options ?? Options, scope: AppId), LoggerFactory, CancellationToken.None);
-        _extras.Add(peer);
-        return peer;
-    }
-
-    public static HttpClient NewHttp(Sidecar sidecar, string? token = null)
-    {
-        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{sidecar.HttpPort}"), Timeout = TimeSpan.FromSeconds(30) };
-        if (token is not null) http.DefaultRequestHeaders.Add("dapr-api-token", token);
-        return http;
-    }
-
-    public static DaprClient NewDaprClient(Sidecar sidecar, string? token = null)
-    {
-        var b = new DaprClientBuilder()
-            .UseHttpEndpoint($"http://127.0.0.1:{sidecar.HttpPort}")
-            .UseGrpcEndpoint($"http://127.0.0.1:{sidecar.GrpcPort}")
-            .UseTimeout(TimeSpan.FromSeconds(30));
-        if (token is not null) b.UseDaprApiToken(token);
-        return b.Build();
-    }
+    /// <summary>Another sidecar, with no app, of this harness's cluster (so the two can invoke each other).</summary>
+    public Task<Sidecar> StartPeerSidecarAsync(string appIdPrefix) => _cluster.StartSidecarAsync(NewAppId(appIdPrefix), appPort: null);
 
     public async ValueTask DisposeAsync()
     {
         Dapr.Dispose();
         Http.Dispose();
-        foreach (var extra in _extras) await Safe(extra);
-        await Safe(Sidecar);
-        if (App is not null) await Safe(App);
-        try { Directory.Delete(Root, recursive: true); } catch { /* best effort */ }
+        await _cluster.DisposeAsync();
     }
 
-    private static async Task Safe(IAsyncDisposable d)
-    {
-        try { await d.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10)); } catch { /* teardown must not mask the test result */ }
-    }
+    private static readonly string Components = ComponentYaml.Join(
+        ComponentYaml.Of("pubsub", "pubsub.in-memory"),
+        ComponentYaml.Of("statestore", "state.in-memory", ("actorStateStore", "true")),
+        ComponentYaml.Of("sharedstore", "state.in-memory", ("keyPrefix", "name")));
 
-    public static StringContent Json(string json) => new(json, new MediaTypeHeaderValue("application/json"));
-
-    private static void WriteDefaultResources(string dir, string appId)
-    {
-        File.WriteAllText(Path.Combine(dir, "components.yaml"), """
-            apiVersion: dapr.io/v1alpha1
-            kind: Component
-            metadata:
-              name: pubsub
-            spec:
-              type: pubsub.in-memory
-              version: v1
-              metadata: []
-            ---
-            apiVersion: dapr.io/v1alpha1
-            kind: Component
-            metadata:
-              name: statestore
-            spec:
-              type: state.in-memory
-              version: v1
-              metadata:
-                - name: actorStateStore
-                  value: "true"
-            ---
-            apiVersion: dapr.io/v1alpha1
-            kind: Component
-            metadata:
-              name: sharedstore
-            spec:
-              type: state.in-memory
-              version: v1
-              metadata:
-                - name: keyPrefix
-                  value: name
-            """);
-        // Declarative subscriptions (contract §2.6). The app id is in the scopes of the first one.
-        File.WriteAllText(Path.Combine(dir, "subscriptions.yaml"), $"""
+    /// <summary>The suite's declarative subscriptions (v1alpha1 and v2alpha1, routing rules, scopes); the app id is in the
+    /// scopes of the first one.</summary>
+    private static string Subscriptions(string appId) => $"""
             apiVersion: dapr.io/v2alpha1
             kind: Subscription
             metadata:
@@ -277,8 +207,7 @@ public sealed class Harness : IAsyncDisposable
                   - match: event.data.kind == "small" && !(event.data.size >= 2 || event.type == "never")
                     path: /decl/cel-small
                 default: /decl/cel-default
-            """);
-    }
+            """;
 }
 
 /// <summary>Class fixture: one default harness shared by the tests of a class.</summary>

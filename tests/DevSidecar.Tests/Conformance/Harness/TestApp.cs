@@ -7,8 +7,6 @@ using Dapr;
 using Dapr.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -71,7 +69,7 @@ public sealed class TestApp : IAsyncDisposable
     public void OpenGate(string gate) => _gates.GetOrAdd(gate, _ => new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     /// <summary>How the app answers GET /dapr/subscribe: null = Dapr.AspNetCore's MapSubscribeHandler; otherwise this status
-    /// and raw body (no Content-Type), to exercise the sidecar's parsing (§2.2).</summary>
+    /// and raw body (no Content-Type), to exercise the sidecar's parsing (daprd pkg/runtime/pubsub/subscriptions.go).</summary>
     public sealed record SubscribeOverride(int Status, string Body);
 
     private readonly SubscribeOverride? _subscribe;
@@ -98,9 +96,15 @@ public sealed class TestApp : IAsyncDisposable
     {
         var app = new TestApp(port, subscribe);
         await app._app.StartAsync();
-        var address = app._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        app.Port = new Uri(address).Port;
+        app.Port = app._app.BoundPort();
         return app;
+    }
+
+    /// <summary>Points the app's own DaprClient at its sidecar, once that is up.</summary>
+    public void UseSidecar(DevSidecar.Hosting.Sidecar sidecar)
+    {
+        Sidecar.HttpPort = sidecar.HttpPort;
+        Sidecar.GrpcPort = sidecar.GrpcPort;
     }
 
     public async ValueTask DisposeAsync()
@@ -247,14 +251,5 @@ public sealed class TestApp : IAsyncDisposable
                 await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { status = mode }));
                 break;
         }
-    }
-
-    public static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }

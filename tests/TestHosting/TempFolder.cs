@@ -1,9 +1,9 @@
-namespace DevSidecar.Tests.Runner;
+namespace TestHosting;
 
-/// <summary>A folder of its own for one test, deleted afterwards.</summary>
-public sealed class TempFolder : IDisposable
+/// <summary>A folder of its own under the temp folder, for one test or one cluster; deleted on dispose.</summary>
+public sealed class TempFolder(string prefix = "test-") : IDisposable
 {
-    public string Path { get; } = Directory.CreateTempSubdirectory("devsidecar-runner-").FullName;
+    public string Path { get; } = Directory.CreateTempSubdirectory(prefix).FullName;
 
     public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
 
@@ -20,6 +20,7 @@ public sealed class TempFolder : IDisposable
     public void Dispose()
     {
         try { Directory.Delete(Path, recursive: true); }
-        catch (IOException) { } // a log file still held open by a process being torn down; the OS temp cleanup takes it later
+        catch (IOException) { } // a file still held open by a process being torn down; the OS temp cleanup takes it later
+        catch (UnauthorizedAccessException) { }
     }
 }

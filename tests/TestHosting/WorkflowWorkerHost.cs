@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace DevSidecar.Tests.Workflow;
+namespace TestHosting;
 
 /// <summary>
 /// An app's workflow side as users write it with the official Dapr.Workflow package: a host with AddDaprWorkflow

@@ -1,7 +1,8 @@
+using Xunit;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 
-namespace DevSidecar.Tests.Brokers;
+namespace TestHosting.Brokers;
 
 /// <summary>
 /// A test that needs a broker binary (redis-server, nats-server, rabbitmq-server) from its Debian package.
@@ -10,7 +11,7 @@ namespace DevSidecar.Tests.Brokers;
 /// <para><c>[BrokerFact("redis-server")]</c> names the binary; a bare <c>[BrokerFact]</c> (in a shared abstract suite)
 /// takes it from <see cref="RequiresBrokerAttribute"/> on the concrete test class, and runs always if there is none.</para>
 /// </summary>
-[XunitTestCaseDiscoverer("DevSidecar.Tests.Brokers.BrokerFactDiscoverer", "DevSidecar.Tests")]
+[XunitTestCaseDiscoverer("TestHosting.Brokers.BrokerFactDiscoverer", "TestHosting")]
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class BrokerFactAttribute : FactAttribute
 {
