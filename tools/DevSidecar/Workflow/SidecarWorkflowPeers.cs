@@ -44,6 +44,12 @@ public sealed class SidecarWorkflowPeers(SidecarRegistry registry, WorkflowEngin
                 {
                     using var response = await Client.SendAsync(request, ct);
                     if (response.IsSuccessStatusCode) return;
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                    {
+                        // The instance is gone there (purged): nothing will take this event, as daprd drops it too.
+                        logger.LogWarning("workflow {Kind} for app '{AppId}' dropped: the instance no longer exists", kind, appId);
+                        return;
+                    }
                     problem = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}";
                 }
                 catch (HttpRequestException e)
