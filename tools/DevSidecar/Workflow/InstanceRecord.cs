@@ -15,7 +15,6 @@ public sealed class InstanceRecord
 {
     public required string InstanceId { get; init; }
     public required string Name { get; set; }
-    public string? Version { get; set; }
     public string ExecutionId { get; set; } = Guid.NewGuid().ToString();
     public OrchestrationStatus Status { get; set; } = OrchestrationStatus.Pending;
     public string? Input { get; set; }
@@ -69,7 +68,6 @@ public sealed class InstanceRecord
             LastUpdatedTimestamp = Timestamp.FromDateTime(LastUpdatedAt),
             FailureDetails = Failure,
         };
-        if (Version is not null) state.Version = Version;
         if (ScheduledStartAt is { } start) state.ScheduledStartTimestamp = Timestamp.FromDateTime(start);
         if (CompletedAt is { } completed) state.CompletedTimestamp = Timestamp.FromDateTime(completed);
         if (CustomStatus is not null) state.CustomStatus = CustomStatus;
@@ -87,12 +85,12 @@ public sealed class InstanceRecord
     }
 
     internal sealed record Stored(
-        string InstanceId, string Name, string? Version, string ExecutionId, int Status, string? Input, string? Output,
+        string InstanceId, string Name, string ExecutionId, int Status, string? Input, string? Output,
         string? CustomStatus, string? Failure, DateTime CreatedAt, DateTime LastUpdatedAt, DateTime? CompletedAt,
         DateTime? ScheduledStartAt, List<string> History, List<string> Inbox, string? Parent);
 
     public byte[] Serialize() => JsonSerializer.SerializeToUtf8Bytes(new Stored(
-        InstanceId, Name, Version, ExecutionId, (int)Status, Input, Output, CustomStatus, Encode(Failure),
+        InstanceId, Name, ExecutionId, (int)Status, Input, Output, CustomStatus, Encode(Failure),
         CreatedAt, LastUpdatedAt, CompletedAt, ScheduledStartAt,
         History.Select(e => Encode(e)!).ToList(), Inbox.Select(e => Encode(e)!).ToList(), Encode(Parent)), SidecarJson.Default.Stored);
 
@@ -103,7 +101,6 @@ public sealed class InstanceRecord
         {
             InstanceId = s.InstanceId,
             Name = s.Name,
-            Version = s.Version,
             ExecutionId = s.ExecutionId,
             Status = (OrchestrationStatus)s.Status,
             Input = s.Input,
