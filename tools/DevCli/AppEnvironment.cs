@@ -8,7 +8,7 @@ public static class AppEnvironment
         var env = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["APP_ID"] = app.AppId,
-            ["APP_CHANNEL_ADDRESS"] = app.AppChannelAddress,
+            ["APP_CHANNEL_ADDRESS"] = app.AppChannelAddress ?? "",
             ["DAPR_HTTP_PORT"] = daprHttpPort.ToString(),
             ["DAPR_GRPC_PORT"] = daprGrpcPort.ToString(),
             ["DAPR_METRICS_PORT"] = metricsPort.ToString(),

@@ -6,10 +6,12 @@ using Microsoft.Extensions.Logging;
 namespace DevCli;
 
 /// <summary>
-/// Runs the apps of a run as `dapr run -f` does, with the dev sidecar in place of daprd: one sidecar per app, all
-/// in this process (so they share the in-memory broker), started one app at a time; each app is started only after
-/// the previous one is ready, so concurrent `dotnet run` builds cannot clobber shared outputs. The run ends on a
-/// stop request (exit 0), on a sidecar's /v1.0/shutdown, or when an app exits or fails to start (reported by name).
+/// Runs the apps of a run as `dapr run -f` does (Dapr CLI v1.17.1 cmd/run.go executeRun), with the dev sidecar in place
+/// of daprd: one sidecar per app, all in this process (so they share the in-memory broker). Apps start in run-file order:
+/// the sidecar and, without waiting for it, the app; the next app follows once this sidecar's API answers, never
+/// waiting for an app to be ready, so the apps' own start-ups (and any `dotnet run` builds) overlap, as with the CLI.
+/// The run ends on a stop request (exit 0), on a sidecar's /v1.0/shutdown, or when an app exits, fails to start or
+/// is not ready in time (reported by name).
 /// </summary>
 public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings settings, TextWriter output, TextWriter error)
 {
@@ -27,10 +29,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
                 if (ending != Ending.Running) break;
             }
             if (ending == Ending.Running)
-            {
-                output.WriteLine($"== RUN == {apps.Count} app(s) running; press Ctrl-C to stop");
                 ending = await WatchAsync(stopRequested);
-            }
         }
         finally
         {
@@ -40,6 +39,12 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         return ending.ExitCode;
     }
 
+    /// <summary>
+    /// Starts one app's sidecar and process, as the CLI's startDaprdAndAppProcesses: unset Dapr ports are picked
+    /// first (the app's environment names them), the app is launched while the sidecar is still starting (an app
+    /// without a port only once the sidecar listens), and this returns once the sidecar's API answers (the CLI's
+    /// metadata PUTs wait for that), whether or not the app is up.
+    /// </summary>
     private async Task<Ending> StartAsync(AppSpec app, CancellationToken stopRequested)
     {
         var consoleForSidecar = app.DaprdLogDestination.HasFlag(LogDestination.Console) ? output : null;
@@ -52,29 +57,16 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         output.WriteLine($"== RUN == starting app '{app.AppId}'" + (app.Command.Count > 0 ? $": {string.Join(' ', app.Command)}" : " (sidecar only)"));
         if ((LogFilePath(app, "app") ?? LogFilePath(app, "daprd")) is { } logFile)
             output.WriteLine($"== RUN == app '{app.AppId}' writes log files to {Path.GetDirectoryName(logFile)}");
-        try
-        {
-            running.Sidecar = await Sidecar.StartAsync(SidecarOptionsFor(app), loggerFactory, stopRequested);
-        }
-        catch (OperationCanceledException) when (stopRequested.IsCancellationRequested)
-        {
-            return Ending.Stopped;
-        }
-        catch (ResourceLoadException e)
-        {
-            error.WriteLine($"app '{app.AppId}': cannot load resources: {e.File}: {e.Problem}");
-            return Ending.Failed;
-        }
-        catch (Exception e)
-        {
-            error.WriteLine($"app '{app.AppId}': the sidecar failed to start: {e.Message}");
-            return Ending.Failed;
-        }
 
-        var sidecar = running.Sidecar;
+        var options = SidecarOptionsFor(app);
+        var sidecarStarting = Task.Run(() => Sidecar.StartAsync(options, loggerFactory, stopRequested), CancellationToken.None);
+        // The CLI waits for daprd's ports before starting an app that has no port of its own; otherwise it does not wait.
+        if (app.AppPort is null && await SidecarStartedAsync(running, sidecarStarting, stopRequested) is { } sidecarFailed)
+            return sidecarFailed;
+
         if (app.Command.Count > 0)
         {
-            var environment = AppEnvironment.For(app, app.AppPort, sidecar.HttpPort, sidecar.GrpcPort, app.MetricsPort ?? FreePorts.Pick());
+            var environment = AppEnvironment.For(app, app.AppPort, options.HttpPort, options.GrpcPort, app.MetricsPort ?? FreePorts.Pick());
             var consoleForApp = app.AppLogDestination.HasFlag(LogDestination.Console) ? output : null;
             try
             {
@@ -83,51 +75,99 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             catch (AppStartException e)
             {
                 error.WriteLine(e.Message);
+                await SidecarStartedAsync(running, sidecarStarting, stopRequested);
                 return Ending.Failed;
             }
-            await PublishAppPidAsync(sidecar, running.Process.Id);
         }
 
-        // An app started elsewhere (no command: say, in a debugger) may take as long as it likes.
-        var timedOut = Task.Delay(app.Command.Count > 0 ? settings.StartupTimeout : Timeout.InfiniteTimeSpan, stopRequested);
-        // Apps started before this one may still die or be shut down while it starts.
-        var endings = RunEndings(starting: running);
-        var first = await Task.WhenAny([sidecar.Ready, timedOut, .. endings.Keys]);
+        if (running.Sidecar is null && await SidecarStartedAsync(running, sidecarStarting, stopRequested) is { } failed)
+            return failed;
+        if (running.Process is { } process)
+            await PublishAppPidAsync(running.Sidecar!, process.Id);
+        // An app started elsewhere (no command: say, in a debugger) may take as long as it likes to be ready.
+        if (app.Command.Count > 0)
+            running.ReadyDeadline = Task.Delay(settings.StartupTimeout, stopRequested);
+        return Ending.Running;
+    }
 
-        if (first == sidecar.Ready && sidecar.Ready.IsCompletedSuccessfully)
+    /// <summary>Awaits the sidecar's start; null once it is up, otherwise how the run ends (reported).</summary>
+    private async Task<Ending?> SidecarStartedAsync(RunningApp running, Task<Sidecar> starting, CancellationToken stopRequested)
+    {
+        var appId = running.Spec.AppId;
+        try
         {
-            var appPort = app.AppPort is { } port ? $"app port {port}" : "no app port";
-            output.WriteLine($"== RUN == app '{app.AppId}' is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
-            return Ending.Running;
+            running.Sidecar = await starting;
+            return null;
         }
-        if (first == sidecar.Ready && sidecar.Ready.IsFaulted)
+        catch (OperationCanceledException) when (stopRequested.IsCancellationRequested)
         {
-            error.WriteLine($"app '{app.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
+            return Ending.Stopped;
+        }
+        catch (ResourceLoadException e)
+        {
+            error.WriteLine($"app '{appId}': cannot load resources: {e.File}: {e.Problem}");
             return Ending.Failed;
         }
-        if (endings.TryGetValue(first, out var ending)) return ending();
-        if (stopRequested.IsCancellationRequested) return Ending.Stopped;
+        catch (Exception e)
+        {
+            error.WriteLine($"app '{appId}': the sidecar failed to start: {e.Message}");
+            return Ending.Failed;
+        }
+    }
 
-        error.WriteLine($"app '{app.AppId}' was not ready within {settings.StartupTimeout.TotalSeconds:0} s"
-            + (app.AppPort is { } p ? $" (nothing accepted connections on app port {p})" : "") + "; last lines:");
+    /// <summary>
+    /// Waits for the first event that ends the run, reporting each app as it becomes ready meanwhile: a stop request,
+    /// an app exiting (a failure unless it exited with 0 after it was ready), a sidecar asked to shut down, a sidecar
+    /// that cannot connect to its app, or an app not ready within the start-up timeout.
+    /// </summary>
+    private async Task<Ending> WatchAsync(CancellationToken stopRequested)
+    {
+        var stopped = Task.Delay(Timeout.Infinite, stopRequested);
+        var notReady = _running.Where(r => r.Sidecar is not null).ToList();
+        while (true)
+        {
+            var events = RunEndings();
+            foreach (var running in notReady)
+            {
+                events[running.Sidecar!.Ready] = () => Ready(running);
+                if (running.ReadyDeadline is { } deadline)
+                    events[deadline] = () => running.Sidecar.Ready.IsCompleted ? Ending.Running : NotReadyInTime(running);
+            }
+            var first = await Task.WhenAny([stopped, .. events.Keys]);
+            if (first == stopped) return Ending.Stopped;
+            var ending = events[first]();
+            if (ending != Ending.Running) return ending;
+
+            var wasWaiting = notReady.Count > 0;
+            notReady.RemoveAll(r => r.Sidecar!.Ready.IsCompleted);
+            if (wasWaiting && notReady.Count == 0)
+                output.WriteLine($"== RUN == {_running.Count} app(s) running; press Ctrl-C to stop");
+        }
+    }
+
+    private Ending Ready(RunningApp running)
+    {
+        var sidecar = running.Sidecar!;
+        if (sidecar.Ready.IsFaulted)
+        {
+            error.WriteLine($"app '{running.Spec.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
+            return Ending.Failed;
+        }
+        var appPort = running.Spec.AppPort is { } port ? $"app port {port}" : "no app port";
+        output.WriteLine($"== RUN == app '{running.Spec.AppId}' is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
+        return Ending.Running;
+    }
+
+    private Ending NotReadyInTime(RunningApp running)
+    {
+        error.WriteLine($"app '{running.Spec.AppId}' was not ready within {settings.StartupTimeout.TotalSeconds:0} s"
+            + (running.Spec.AppPort is { } p ? $" (nothing accepted connections on app port {p})" : "") + "; last lines:");
         WriteLastLines(running.Process);
         return Ending.Failed;
     }
 
-    /// <summary>Waits for the first event that ends a run that is up.</summary>
-    private async Task<Ending> WatchAsync(CancellationToken stopRequested)
-    {
-        var stopped = Task.Delay(Timeout.Infinite, stopRequested);
-        var endings = RunEndings(starting: null);
-        var first = await Task.WhenAny([stopped, .. endings.Keys]);
-        return endings.TryGetValue(first, out var ending) ? ending() : Ending.Stopped;
-    }
-
-    /// <summary>
-    /// What ends the run, for every app started so far: its process exiting (a failure unless it exited with 0
-    /// after it was ready) or its sidecar being asked to shut down.
-    /// </summary>
-    private Dictionary<Task, Func<Ending>> RunEndings(RunningApp? starting)
+    /// <summary>What ends the run, for every app started so far: its process exiting or its sidecar being asked to shut down.</summary>
+    private Dictionary<Task, Func<Ending>> RunEndings()
     {
         var endings = new Dictionary<Task, Func<Ending>>();
         foreach (var running in _running)
@@ -135,18 +175,29 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             if (running.Sidecar is { } sidecar)
                 endings[sidecar.ShutdownRequested] = () => ShutdownRequestedBy(running);
             if (running.Process is { } process)
-                endings[process.Exited] = () => ReportExit(process) == 0 && running != starting ? Ending.Stopped : Ending.Failed;
+                endings[process.Exited] = () =>
+                    ReportExit(running) == 0 && running.Sidecar?.Ready.IsCompletedSuccessfully == true ? Ending.Stopped : Ending.Failed;
         }
         return endings;
     }
 
-    private int ReportExit(AppProcess process)
+    private int ReportExit(RunningApp running)
     {
+        var process = running.Process!;
         var code = process.Exited.Result;
         error.WriteLine($"app '{process.AppId}' exited with code {code}; last lines:");
         WriteLastLines(process);
+        if (code != 0 && LooksUnbuilt(running.Spec, process))
+            error.WriteLine($"app '{process.AppId}' runs `{string.Join(' ', running.Spec.Command)}`, which does not build, and its build output "
+                + "is missing: build first (`dotnet build`), then start the run again");
         return code;
     }
+
+    /// <summary>`dotnet run --no-build` of a project never built fails with "… trying to start process '…/bin/…' … No such file or directory".</summary>
+    private static bool LooksUnbuilt(AppSpec app, AppProcess process) =>
+        app.Command.Contains("--no-build")
+        && process.LastLines().Any(line => line.Contains("No such file or directory", StringComparison.Ordinal)
+                                          || line.Contains("does not exist", StringComparison.Ordinal));
 
     private Ending ShutdownRequestedBy(RunningApp running)
     {
@@ -161,11 +212,18 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             error.WriteLine($"  {line}");
     }
 
+    /// <summary>
+    /// The CLI's stop (cli v1.17.1 cmd/run.go gracefullyShutdownAppsAndCloseResources): app by app in run-file order,
+    /// SIGKILL to daprd, then SIGTERM to the app's process group with a 5 s grace before SIGKILL. So an app shutting
+    /// down can no longer reach its own sidecar, and the next app's sidecar lives until this app has stopped.
+    /// </summary>
     private async Task StopAllAsync()
     {
-        // Apps first, so that their own shutdown can still call their sidecars (daprd does not drain apps either).
-        await Task.WhenAll(_running.Where(r => r.Process is not null).Select(r => r.Process!.StopAsync(settings.AppStopGracePeriod)));
-        await Task.WhenAll(_running.Select(StopSidecarAsync));
+        foreach (var running in _running)
+        {
+            if (running.Sidecar is { } sidecar) await KillSidecarAsync(running.Spec.AppId, sidecar);
+            if (running.Process is { } process) await process.StopAsync(settings.AppStopGracePeriod);
+        }
         foreach (var running in _running)
         {
             if (running.Process is not null) await running.Process.DisposeAsync();
@@ -174,16 +232,15 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         output.WriteLine("== RUN == all apps stopped");
     }
 
-    private async Task StopSidecarAsync(RunningApp running)
+    private async Task KillSidecarAsync(string appId, Sidecar sidecar)
     {
-        if (running.Sidecar is null) return;
         try
         {
-            await running.Sidecar.StopAsync();
+            await sidecar.KillAsync();
         }
         catch (Exception e)
         {
-            error.WriteLine($"app '{running.Spec.AppId}': the sidecar did not stop cleanly: {e.Message}");
+            error.WriteLine($"app '{appId}': the sidecar did not stop cleanly: {e.Message}");
         }
     }
 
@@ -201,11 +258,13 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         return defaults with
         {
             AppPort = app.AppPort,
-            AppChannelAddress = app.AppChannelAddress,
+            AppChannelAddress = app.AppChannelAddress ?? defaults.AppChannelAddress,
             AppProtocol = app.AppProtocol,
-            HttpPort = app.DaprHttpPort ?? 0,
-            GrpcPort = app.DaprGrpcPort ?? 0,
+            // Picked before anything starts, as the CLI does (pkg/standalone/run.go validatePort), for the app's environment.
+            HttpPort = app.DaprHttpPort ?? FreePorts.Pick(),
+            GrpcPort = app.DaprGrpcPort ?? FreePorts.Pick(),
             ResourcesPaths = app.ResourcesPaths,
+            WorkingDirectory = app.AppDirPath, // the Dapr CLI starts daprd in appDirPath (cli v1.17.1 cmd/run.go)
             EnableAppHealthCheck = app.EnableAppHealthCheck,
             AppHealthCheckPath = app.AppHealthCheckPath ?? defaults.AppHealthCheckPath,
             AppHealthProbeInterval = app.AppHealthProbeInterval ?? defaults.AppHealthProbeInterval,
@@ -265,6 +324,9 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         public ILoggerFactory LoggerFactory { get; } = loggerFactory;
         public Sidecar? Sidecar { get; set; }
         public AppProcess? Process { get; set; }
+
+        /// <summary>Fires when the app has had its start-up timeout; null for a sidecar without an app command.</summary>
+        public Task? ReadyDeadline { get; set; }
     }
 
     /// <summary>How a run ends; compared by reference, since Running and Stopped share an exit code.</summary>

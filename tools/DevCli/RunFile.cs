@@ -77,7 +77,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
                 DaprHttpPort = Positive(app.DaprHttpPort),
                 DaprGrpcPort = Positive(app.DaprGrpcPort),
                 MetricsPort = Positive(app.MetricsPort),
-                AppChannelAddress = NonEmpty(app.AppChannelAddress) ?? "127.0.0.1",
+                AppChannelAddress = NonEmpty(app.AppChannelAddress),
                 AppProtocol = protocol,
                 ResourcesPaths = ResourceLookup(appResources, appDir, commonResources),
                 Env = MergeEnv(common.Env, app.Env),
@@ -162,7 +162,9 @@ public sealed record AppSpec
     public int? DaprHttpPort { get; init; }
     public int? DaprGrpcPort { get; init; }
     public int? MetricsPort { get; init; }
-    public string AppChannelAddress { get; init; } = "127.0.0.1";
+    /// <summary>Null when the run file does not set it: daprd then uses 127.0.0.1, and the app gets APP_CHANNEL_ADDRESS
+    /// empty (cli v1.17.1 pkg/standalone/run.go getEnv writes the unset field as it is).</summary>
+    public string? AppChannelAddress { get; init; }
     public string AppProtocol { get; init; } = "http";
     public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();

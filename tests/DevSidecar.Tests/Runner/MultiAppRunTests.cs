@@ -73,6 +73,96 @@ public sealed class MultiAppRunTests : IDisposable
         runner.Output.Should().Contain($"error: {template}: required field 'version' not found");
     }
 
+    [Fact]
+    public async Task The_next_app_starts_without_waiting_for_the_previous_one_to_be_ready_as_with_the_Dapr_CLI()
+    {
+        // Dapr CLI v1.17.1 cmd/run.go executeRun: daprd, then the app at once, then the next app; nothing waits for an app.
+        var gate = _temp.Combine("a-may-start");
+        var template = WriteRunFile(("a", $"HOLD_START_UNTIL_FILE: \"{gate}\""), ("b", null));
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+
+        await runner.WaitForPingAppPidAsync("b");
+        runner.Output.Should().NotContain("app 'a' is ready", "app a is held before its port opens");
+
+        File.WriteAllText(gate, "");
+        await runner.WaitForReadyAsync("a");
+        await runner.WaitForReadyAsync("b");
+        runner.Signal(PosixSignal.SIGTERM);
+        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+    }
+
+    [Fact]
+    public async Task Stopping_kills_each_sidecar_before_its_app_gets_SIGTERM_app_by_app_in_run_file_order()
+    {
+        // Dapr CLI v1.17.1 cmd/run.go stopDaprdAndAppProcesses: daprd's Process.Kill, then the app's group SIGTERM (5 s,
+        // then SIGKILL), one app after the other.
+        var template = WriteRunFile(("a", null), ("b", null));
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+        await runner.WaitForReadyAsync("a");
+        await runner.WaitForReadyAsync("b");
+
+        runner.Signal(PosixSignal.SIGINT);
+
+        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+        var output = runner.Output;
+        output.Should().Contain("PingApp 'a' stopping; its sidecar is unreachable")
+            .And.Contain("PingApp 'b' stopping; its sidecar is unreachable");
+        output.IndexOf("PingApp 'a' stopped", StringComparison.Ordinal).Should()
+            .BeLessThan(output.IndexOf("PingApp 'b' stopping", StringComparison.Ordinal), "b is stopped only once a has exited");
+    }
+
+    [Fact]
+    public async Task Relative_paths_in_components_resolve_in_each_apps_folder_as_daprd_started_there()
+    {
+        // Dapr CLI v1.17.1 cmd/run.go startDaprdAndAppProcesses: daprd's Command.Dir is the app's appDirPath.
+        var template = WriteRunFile(("a", null), ("b", null));
+        _temp.WriteFile("components/statestore.yaml", """
+            apiVersion: dapr.io/v1alpha1
+            kind: Component
+            metadata:
+              name: statestore
+            spec:
+              type: state.sqlite
+              version: v1
+              metadata:
+                - name: connectionString
+                  value: "file:.dapr/cwd-test-state.db"
+            """);
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+        var a = await runner.WaitForReadyAsync("a");
+        var b = await runner.WaitForReadyAsync("b");
+
+        using var http = new HttpClient();
+        foreach (var sidecar in new[] { a, b })
+            (await http.PostAsync($"http://127.0.0.1:{sidecar.DaprHttpPort}/v1.0/state/statestore",
+                new StringContent("""[{"key":"k","value":"v"}]""", System.Text.Encoding.UTF8, "application/json"))).EnsureSuccessStatusCode();
+
+        File.Exists(_temp.Combine("a", ".dapr", "cwd-test-state.db")).Should().BeTrue(runner.Output);
+        File.Exists(_temp.Combine("b", ".dapr", "cwd-test-state.db")).Should().BeTrue(runner.Output);
+        runner.Signal(PosixSignal.SIGTERM);
+        (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
+    }
+
+    [Fact]
+    public async Task An_unbuilt_app_run_with_no_build_is_reported_with_what_to_do()
+    {
+        _temp.CreateFolder("unbuilt");
+        _temp.WriteFile("unbuilt/Unbuilt.csproj", """<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup></Project>""");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            apps:
+              - appID: unbuilt
+                appDirPath: ./unbuilt
+                command: ["dotnet", "run", "--no-build"]
+            """);
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+
+        (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
+
+        runner.Output.Should().Contain("app 'unbuilt' exited with code 1")
+            .And.Contain("build first (`dotnet build`), then start the run again");
+    }
+
     /// <summary>A dapr.yaml running one PingApp per app id, each in its own folder, with fixed free app ports.</summary>
     private string WriteRunFile(params (string AppId, string? Env)[] apps)
     {

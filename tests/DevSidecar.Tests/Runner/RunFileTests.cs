@@ -206,7 +206,7 @@ public sealed class RunFileTests : IDisposable
         {
             ["APP_ID"] = "orders",
             ["APP_PORT"] = "5001",
-            ["APP_CHANNEL_ADDRESS"] = "127.0.0.1",
+            ["APP_CHANNEL_ADDRESS"] = "", // unset in the run file: the CLI passes the empty field (cli v1.17.1 pkg/standalone/run.go getEnv)
             ["APP_PROTOCOL"] = "grpc",
             ["DAPR_HTTP_PORT"] = "1",
             ["DAPR_GRPC_PORT"] = "50001",

@@ -32,6 +32,7 @@ public sealed class Sidecar : IAsyncDisposable
     private Task _healthMonitor = Task.CompletedTask;
     private string? _registryFile;
     private readonly Lazy<Task> _stop;
+    private bool _killed;
 
     public SidecarOptions Options { get; }
     public string AppId => Options.AppId;
@@ -227,9 +228,21 @@ public sealed class Sidecar : IAsyncDisposable
     /// </summary>
     public Task StopAsync() => _stop.Value;
 
+    /// <summary>
+    /// What SIGKILL does to daprd, which is how the Dapr CLI ends it (cli v1.17.1 cmd/run.go killDaprdProcess:
+    /// Process.Kill): no grace at all. No message is taken any more, open API and app connections are cut at once,
+    /// in-flight deliveries are not waited for (their acks may never reach the broker, which then redelivers).
+    /// A no-op if a stop has already begun.
+    /// </summary>
+    public Task KillAsync()
+    {
+        _killed = !_stop.IsValueCreated;
+        return StopAsync();
+    }
+
     private async Task StopOnceAsync()
     {
-        using var grace = new CancellationTokenSource(Options.GracefulShutdown);
+        using var grace = new CancellationTokenSource(_killed ? TimeSpan.Zero : Options.GracefulShutdown);
 
         await _stopping.CancelAsync();
         await _appInit;
@@ -238,6 +251,11 @@ public sealed class Sidecar : IAsyncDisposable
         try
         {
             await unsubscribed.WaitAsync(grace.Token);
+        }
+        catch (OperationCanceledException) when (_killed)
+        {
+            if (_deliveries.InFlight > 0)
+                _runtime.Logger.LogWarning("killed with {Count} delivery(ies) in flight", _deliveries.InFlight);
         }
         catch (OperationCanceledException)
         {

@@ -20,6 +20,13 @@ public sealed record SidecarOptions
     public string ListenAddress { get; init; } = "127.0.0.1";
 
     public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
+
+    /// <summary>
+    /// daprd's working directory: relative file paths in component metadata (state.sqlite's connectionString) resolve
+    /// against it. The Dapr CLI starts each daprd in its app's appDirPath (cli v1.17.1 cmd/run.go
+    /// startDaprdAndAppProcesses); an in-process sidecar cannot change directory, so it is an option.
+    /// </summary>
+    public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
     public string Namespace { get; init; } = "default";
 
     /// <summary>DAPR_API_TOKEN: required from callers of this sidecar's APIs.</summary>

@@ -15,7 +15,8 @@ public sealed class SidecarRuntime
     {
         Options = options;
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
-        Components = new ComponentRegistry(resources.Components, options.InMemoryScope, loggerFactory);
+        Components = new ComponentRegistry([.. resources.Components.Select(c => c with { WorkingDirectory = options.WorkingDirectory })],
+            options.InMemoryScope, loggerFactory);
         DeclarativeSubscriptions = resources.Subscriptions;
         State = new StateApi(Components, options);
         Publish = new PublishApi(Components, options);

@@ -5,7 +5,7 @@ namespace DevSidecar.State.Sqlite;
 
 /// <summary>
 /// Turns state.sqlite's <c>connectionString</c> (a file path or a <c>file:</c> URI, as the Go driver takes it) into a
-/// Microsoft.Data.Sqlite connection string. Relative paths are relative to the current directory, as for daprd;
+/// Microsoft.Data.Sqlite connection string. Relative paths are relative to the sidecar's working directory (daprd's cwd);
 /// the parent folder is created (daprd's driver would fail on a missing one). Driver-specific query options such as
 /// <c>_pragma</c> or <c>_txlock</c> are ignored: busy timeout, WAL and immediate transactions are set by the store.
 /// </summary>
@@ -40,7 +40,7 @@ public static class SqliteLocation
             return (builder.ToString(), true);
         }
 
-        var path = Path.GetFullPath(Uri.UnescapeDataString(text));
+        var path = Path.GetFullPath(Uri.UnescapeDataString(text), spec.WorkingDirectory);
         builder.DataSource = path;
         builder.Mode = mode switch
         {
