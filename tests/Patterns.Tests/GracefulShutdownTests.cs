@@ -133,6 +133,27 @@ public sealed class GracefulShutdownTests
         view.Result!.Deliveries.Should().Be(1);
     }
 
+    [Fact]
+    public async Task Stopped_as_dapr_run_f_stops_it_sidecar_killed_first_a_slow_job_is_handed_back_and_the_next_start_finishes_it_once()
+    {
+        // Dapr CLI v1.17.1 cmd/run.go stopDaprdAndAppProcesses: daprd is SIGKILLed, then the app gets SIGTERM. The job
+        // cannot save its next step or send its result through a dead sidecar: it must stay unfinished, not be lost.
+        await using var cluster = new Cluster("local");
+        var patterns = await StartPatternsChildAsync(cluster, gracePeriod: "00:00:04");
+        var jobId = await StartJobAsync(patterns, steps: 6);
+        await WaitForStepAsync(patterns, jobId, 1);
+
+        await patterns.Sidecar.KillAsync();
+        patterns.Child!.SendSigterm();
+        (await patterns.Child.WaitForExitAsync(ExitTimeout)).Should().Be(0, patterns.Child.Output);
+
+        var next = await StartPatternsChildAsync(cluster, gracePeriod: "00:00:04");
+        var view = await WaitForResultAsync(next, jobId);
+        view.Job.StepsDone.Select(s => s.Step).Should().Equal(Enumerable.Range(1, 6), "each step recorded exactly once across the restart");
+        view.Job.Attempts.Should().Be(2);
+        view.Result!.Deliveries.Should().Be(1);
+    }
+
     private static Task<Member> StartPatternsChildAsync(Cluster cluster, string gracePeriod) =>
         cluster.StartChildAsync(PatternsApps.AppId, PatternsApps.Patterns.BuiltDll, new Dictionary<string, string>
         {

@@ -202,6 +202,8 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
     private Ending ShutdownRequestedBy(RunningApp running)
     {
         var forced = running.Sidecar!.ShutdownRequested.Result;
+        // daprd answers /v1.0/shutdown with its own graceful shutdown; the rest of the run then stops as on Ctrl-C.
+        if (!forced) _ = running.Sidecar.StopAsync();
         output.WriteLine($"== RUN == the sidecar of app '{running.Spec.AppId}' was asked to shut down{(forced ? " (forced)" : "")}; stopping the run");
         return forced ? Ending.ForcedShutdown : Ending.Stopped;
     }
