@@ -105,6 +105,9 @@ public sealed class Cluster : IAsyncDisposable
             RegistryDirectory = RegistryDirectory,
             InMemoryScope = _scope,
             DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
+            // `dapr run -f` starts daprd in the app's folder (cli v1.17.1 cmd/run.go): relative paths in components
+            // (a state.sqlite file) are per app id, and private to this cluster.
+            WorkingDirectory = _folder.CreateFolder("apps", appId),
         };
         return _options.Sidecar is { } change ? change(options) : options;
     }
