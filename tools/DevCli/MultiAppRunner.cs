@@ -86,7 +86,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             await PublishAppPidAsync(running.Sidecar!, process.Id);
         // An app started elsewhere (no command: say, in a debugger) may take as long as it likes to be ready.
         if (app.Command.Count > 0)
-            running.ReadyDeadline = Task.Delay(settings.StartupTimeout, stopRequested);
+            running.ReadyDeadline = Task.Delay(settings.StartupTimeout, CancellationToken.None); // a stop request is watched on its own
         return Ending.Running;
     }
 
