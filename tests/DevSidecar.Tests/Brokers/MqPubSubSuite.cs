@@ -38,6 +38,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     /// <summary>An app subscribed to <paramref name="topics"/> and its sidecar, ready (subscriptions started).</summary>
     private async Task<(EventSinkApp App, Sidecar Sidecar)> StartInstanceAsync(string appId, params string[] topics)
     {
+        await _broker.CreateTopicsAsync(topics);
         var app = _run.Own(await EventSinkApp.StartAsync(topics));
         return (app, await _run.StartReadySidecarAsync(appId, app.Port));
     }
@@ -147,6 +148,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     public async Task A_sidecar_started_while_the_broker_is_down_delivers_once_it_is_up()
     {
         var topic = Topic();
+        await _broker.CreateTopicsAsync(topic);
         await _broker.StopAsync();
         var app = await EventSinkApp.StartAsync(topic);
         await using var _ = app;
