@@ -107,6 +107,28 @@ public sealed class JetStreamConsumerTests(NatsServerProcess nats) : IClassFixtu
         cluster.Logs.Any(LogLevel.Error, "subscription").Should().BeFalse("the second instance joins without being refused");
     }
 
+    /// <summary>
+    /// As `dapr run -f` starts them: both may find no consumer and create one; the server then refuses the later
+    /// create while the other inbox has a subscriber ("consumer name already in use"), and the refused sidecar joins on
+    /// its retry. Either way both end up taking events.
+    /// </summary>
+    [BrokerFact]
+    public async Task Instances_started_at_once_end_up_competing()
+    {
+        var topic = Topic();
+        await nats.CreateTopicsAsync(topic);
+        var appId = Harness.NewAppId("race");
+        var cluster = SuiteCluster();
+        var started = await Task.WhenAll(StartAsync(cluster, appId, topic), StartAsync(cluster, appId, topic));
+        var (first, second) = (started[0].App, started[1].App);
+
+        await Wait.UntilAsync(async () =>
+        {
+            await SidecarClients.PublishOkAsync(started[0].Sidecar, topic, Marker());
+            return first.Handled.Count > 0 && second.Handled.Count > 0;
+        }, "both instances taking events", Wait.EndToEndTimeout);
+    }
+
     [BrokerFact]
     public async Task An_instance_whose_settings_differ_from_the_consumers_is_refused_and_gets_nothing()
     {
