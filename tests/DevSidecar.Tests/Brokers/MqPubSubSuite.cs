@@ -12,7 +12,8 @@ namespace DevSidecar.Tests.Brokers;
 /// "Consumer groups and competing consumers"), run against each broker by a subclass: the CloudEvent and headers
 /// arrive; instances of one app id compete; app ids fan out; a failed or interrupted delivery is redelivered; the
 /// sidecar survives the broker being down at start and restarting. Every test uses fresh topics and app ids, so tests
-/// sharing the class's broker do not see each other's events.
+/// sharing the class's broker do not see each other's events; it makes its topics usable first as a user would
+/// (<see cref="BrokerServer.CreateTopicsAsync"/>: a stream each on JetStream, nothing elsewhere).
 /// </summary>
 public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : BrokerServer
 {
