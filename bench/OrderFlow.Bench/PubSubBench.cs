@@ -54,6 +54,7 @@ public static class PubSubBench
         Console.Error.WriteLine($"[pubsub] {broker.Name} ({broker.PubSubType})");
         await using var components = await broker.StartAsync(Path.Combine(workDir, $"pubsub-{broker.Name}"), withState: false);
         var topic = $"bench-{Guid.NewGuid():N}";
+        await components.CreateTopicsAsync(topic);
         await File.WriteAllTextAsync(Path.Combine(components.Folder, "bench-subscription.yaml"), $"""
             apiVersion: dapr.io/v2alpha1
             kind: Subscription

@@ -12,7 +12,8 @@ namespace DevSidecar.Tests.Brokers;
 /// "Consumer groups and competing consumers"), run against each broker by a subclass: the CloudEvent and headers
 /// arrive; instances of one app id compete; app ids fan out; a failed or interrupted delivery is redelivered; the
 /// sidecar survives the broker being down at start and restarting. Every test uses fresh topics and app ids, so tests
-/// sharing the class's broker do not see each other's events.
+/// sharing the class's broker do not see each other's events; it makes its topics usable first as a user would
+/// (<see cref="BrokerServer.CreateTopicsAsync"/>: a stream each on JetStream, nothing elsewhere).
 /// </summary>
 public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : BrokerServer
 {
@@ -38,6 +39,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     /// <summary>An app subscribed to <paramref name="topics"/> and its sidecar, ready (subscriptions started).</summary>
     private async Task<(EventSinkApp App, Sidecar Sidecar)> StartInstanceAsync(string appId, params string[] topics)
     {
+        await _broker.CreateTopicsAsync(topics);
         var app = _run.Own(await EventSinkApp.StartAsync(topics));
         return (app, await _run.StartReadySidecarAsync(appId, app.Port));
     }
@@ -147,6 +149,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     public async Task A_sidecar_started_while_the_broker_is_down_delivers_once_it_is_up()
     {
         var topic = Topic();
+        await _broker.CreateTopicsAsync(topic);
         await _broker.StopAsync();
         var app = await EventSinkApp.StartAsync(topic);
         await using var _ = app;

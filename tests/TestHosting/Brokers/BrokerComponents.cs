@@ -38,8 +38,11 @@ public sealed class BrokerComponents : IAsyncDisposable
             "rabbitmq" => new RabbitMqServerProcess(),
             _ => throw new ArgumentException($"no broker folder '{broker}'", nameof(broker)),
         };
-        if (server is not null) await server.StartAsync();
-        return new(Copy(broker, workDir, server, pubSubOnly), server);
+        if (server is null) return new(Copy(broker, workDir, null, pubSubOnly), null);
+        await server.StartAsync();
+        var folder = Copy(broker, workDir, server, pubSubOnly);
+        await server.PrepareForAsync(folder);
+        return new(folder, server);
     }
 
     private static string Copy(string broker, string workDir, BrokerServer? server, bool pubSubOnly)
@@ -55,6 +58,9 @@ public sealed class BrokerComponents : IAsyncDisposable
         }
         return copy;
     }
+
+    /// <summary>Makes topics beyond the folder's own usable, as a user would (JetStream: a stream each).</summary>
+    public Task CreateTopicsAsync(params string[] topics) => _server?.CreateTopicsAsync(topics) ?? Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {

@@ -47,6 +47,14 @@ public abstract class BrokerServer : IAsyncLifetime, IAsyncDisposable
     /// <summary>The pub/sub component named <c>pubsub</c> that points at this broker, with <paramref name="extra"/> metadata.</summary>
     public string PubSubYaml(params (string Key, string Value)[] extra) => ComponentYaml.Of("pubsub", PubSubType, [.. PubSubMetadata(), .. extra]);
 
+    /// <summary>What a user sets up on the running broker before starting apps on <paramref name="componentFolder"/>
+    /// (JetStream: the streams its file lists); nothing for brokers whose component creates what it needs.</summary>
+    public virtual Task PrepareForAsync(string componentFolder) => Task.CompletedTask;
+
+    /// <summary>Makes <paramref name="topics"/> usable, as a user would before publishing or subscribing (JetStream: a
+    /// stream per topic); nothing for brokers whose component creates what it needs.</summary>
+    public virtual Task CreateTopicsAsync(params string[] topics) => Task.CompletedTask;
+
     /// <summary>The command that runs the broker, given the binary's path.</summary>
     protected abstract (string Program, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string>? Environment) Command(string binaryPath);
 

@@ -11,6 +11,12 @@ public sealed class NatsServerProcess() : BrokerServer("nats-server", "pubsub.je
 
     protected override Task<bool> AcceptsClientsAsync() => Task.FromResult(true);
 
+    /// <summary>The streams the folder's component files list (<see cref="JetStreamStreams"/>): nothing creates them otherwise.</summary>
+    public override Task PrepareForAsync(string componentFolder) => JetStreamStreams.CreateAsync(Url, JetStreamStreams.ListedIn(componentFolder));
+
+    /// <summary>A stream per topic, named after it.</summary>
+    public override Task CreateTopicsAsync(params string[] topics) => JetStreamStreams.CreateAsync(Url, JetStreamStreams.OnePerTopic(topics));
+
     /// <summary>SIGTERM, so the server flushes consumer state (acks) to disk, as a clean restart would.</summary>
     protected override async Task StopProcessAsync(ChildProcess process)
     {

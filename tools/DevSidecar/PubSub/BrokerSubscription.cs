@@ -78,6 +78,10 @@ internal abstract class BrokerSubscription<TDelivery> : IAsyncDisposable
     /// <summary>Completes <see cref="StartAsync"/>'s wait: a publish from now on reaches this subscriber.</summary>
     protected void MarkConsuming() => _consuming.TrySetResult();
 
+    /// <summary>Completes <see cref="StartAsync"/>'s wait although nothing consumes: the broker refused the
+    /// subscription, and daprd goes on starting while it retries.</summary>
+    protected void EndStartupWait() => _consuming.TrySetResult();
+
     private async Task RunAsync()
     {
         var stop = _stop.Token;

@@ -2,83 +2,128 @@ using System.Text.Json;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
-using NATS.Client.JetStream;
 
 namespace DevSidecar.PubSub.JetStream;
 
 /// <summary>
-/// pubsub.jetstream, after contrib's pubsub/jetstream: publish to subject = topic with the CloudEvent id as
-/// Nats-Msg-Id (the stream de-duplicates), consume through a consumer filtered on the topic, ack after the handler
-/// returns, NAK (delayed by ackWait when set) when it throws, so the server redelivers up to maxDeliver.
-/// consumerID is ignored, as in contrib: instances compete only when queueGroupName is set.
-/// Dev-sidecar differences: a missing stream is created (daprd requires it to exist), see <see cref="JetStreamStreams"/>;
-/// the consumer is a pull consumer rather than contrib's push consumer with a deliver group (same competing/fan-out
-/// behaviour); and a broker that is down at start-up or goes away is retried instead of failing the sidecar.
+/// pubsub.jetstream as components-contrib v1.17.6 pubsub/jetstream/jetstream.go does it with nats.go v1.39.1:
+/// publish to subject = topic with the CloudEvent id as Nats-Msg-Id (the stream de-duplicates) and wait for the
+/// stream's ack; subscribe through a push consumer (see <see cref="JetStreamSubscription"/>). Streams are never
+/// created: a topic no stream stores cannot be published to ("nats: no response from stream") nor subscribed to
+/// ("nats: no stream matches subject"). The connection reconnects as nats.go's does by default: every 2 s, 60 times,
+/// then it is closed for good.
+/// Dev-sidecar difference: contrib connects in Init, and daprd does not start when NATS is unreachable; the dev
+/// sidecar connects on first use and keeps trying.
 /// </summary>
 public sealed class JetStreamPubSub : IPubSub
 {
-    private readonly JetStreamMetadata _metadata;
+    /// <summary>nats.go retries a publish that found no stream listening twice, 250 ms apart (DefaultPubRetryAttempts / Wait).</summary>
+    private const int PublishRetries = 2;
+    private static readonly TimeSpan PublishRetryWait = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan PublishWait = TimeSpan.FromSeconds(5);
+
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _connectLock = new(1, 1);
-    private NatsConnection? _connection;
-    private NatsJSContext? _js;
+    private (NatsConnection Connection, JetStreamApi Api)? _connected;
 
     public JetStreamPubSub(ComponentSpec spec, ILogger logger)
     {
         Spec = spec;
-        _metadata = JetStreamMetadata.Parse(spec);
+        Metadata = JetStreamMetadata.Parse(spec);
         _logger = logger;
-        Streams = new JetStreamStreams(_metadata, spec.Name, logger);
     }
 
     public ComponentSpec Spec { get; }
     public IReadOnlyList<string> Features => [];
-    internal JetStreamStreams Streams { get; }
+    internal JetStreamMetadata Metadata { get; }
 
     public async Task PublishAsync(BrokerMessage message, CancellationToken cancellationToken)
     {
-        var js = await ContextAsync(cancellationToken);
-        await Streams.StreamForAsync(js, message.Topic, cancellationToken);
+        var (connection, _) = await ConnectAsync(cancellationToken);
         var id = CloudEventId(message.Data);
-        if (id is null) _logger.LogWarning("{Component}: the message on {Topic} has no CloudEvent id; JetStream cannot de-duplicate it", Spec.Name, message.Topic);
-        var ack = await js.PublishAsync(message.Topic, message.Data.ToArray(), opts: new NatsJSPubOpts { MsgId = id }, cancellationToken: cancellationToken);
-        // A duplicate (same id within the stream's window) is stored once; like contrib, that is not an error.
-        if (ack.Error is { } error) throw new NatsJSException($"JetStream refused the message on '{message.Topic}': {error.Code} {error.Description}");
+        if (id is null) _logger.LogWarning("{Component}: empty message ID, Jetstream deduplication will not be possible", Spec.Name);
+        var headers = id is null ? null : new NatsHeaders { ["Nats-Msg-Id"] = id };
+        var data = message.Data.ToArray();
+        for (var attempt = 0; ; attempt++)
+        {
+            NatsMsg<byte[]> reply;
+            try
+            {
+                reply = await connection.RequestAsync<byte[], byte[]>(message.Topic, data, headers,
+                    replyOpts: new NatsSubOpts { Timeout = PublishWait, ThrowIfNoResponders = true }, cancellationToken: cancellationToken);
+            }
+            catch (NatsNoRespondersException)
+            {
+                // No stream stores the subject (or it is not up yet).
+                if (attempt < PublishRetries)
+                {
+                    await Task.Delay(PublishRetryWait, cancellationToken);
+                    continue;
+                }
+                throw new JetStreamException("no response from stream");
+            }
+            catch (NatsNoReplyException)
+            {
+                throw new JetStreamException("timeout");
+            }
+            CheckPubAck(reply.Data);
+            return;
+        }
+    }
+
+    /// <summary>The stream's answer: an error, or an ack naming the stream (a duplicate is acked too, and is no error).</summary>
+    private static void CheckPubAck(byte[]? data)
+    {
+        try
+        {
+            using var ack = JsonDocument.Parse(data ?? []);
+            if (ack.RootElement.TryGetProperty("error", out var error))
+                throw new JetStreamException(error.TryGetProperty("description", out var d) ? d.GetString() ?? "" : error.ToString());
+            if (!ack.RootElement.TryGetProperty("stream", out var stream) || stream.GetString() is not { Length: > 0 })
+                throw new JetStreamException("invalid jetstream publish response");
+        }
+        catch (JsonException)
+        {
+            throw new JetStreamException("invalid jetstream publish response");
+        }
     }
 
     public Task<IAsyncDisposable> SubscribeAsync(string topic, string consumerGroup, IReadOnlyDictionary<string, string> metadata,
-        MessageHandler handler, CancellationToken cancellationToken)
-    {
-        // Consuming runs in the background and retries; see SubscriptionStartup for how long start-up waits for it.
-        return new JetStreamSubscription(this, _metadata, topic, handler, _logger).StartAsync(cancellationToken);
-    }
+        MessageHandler handler, CancellationToken cancellationToken) =>
+        new JetStreamSubscription(this, topic, handler, _logger).StartAsync(cancellationToken);
 
-    /// <summary>The JetStream context; the first call connects. Once connected, the client reconnects by itself.</summary>
-    internal async Task<NatsJSContext> ContextAsync(CancellationToken cancellationToken)
+    /// <summary>The connection and its JetStream API; the first call connects (<see cref="NatsUnreachableException"/> if it cannot).</summary>
+    internal async Task<(NatsConnection Connection, JetStreamApi Api)> ConnectAsync(CancellationToken cancellationToken)
     {
-        if (_js is { } ready) return ready;
+        if (_connected is { } ready) return ready;
         await _connectLock.WaitAsync(cancellationToken);
         try
         {
-            if (_js is { } raced) return raced;
+            if (_connected is { } raced) return raced;
             var connection = new NatsConnection(new NatsOpts
             {
-                Url = _metadata.NatsUrl,
-                Name = _metadata.ConnectionName,
-                AuthOpts = _metadata.Token is { } token ? NatsAuthOpts.Default with { Token = token } : NatsAuthOpts.Default,
+                Url = Metadata.NatsUrl,
+                Name = Metadata.ConnectionName,
+                AuthOpts = Metadata.Token is { } token ? NatsAuthOpts.Default with { Token = token } : NatsAuthOpts.Default,
+                // nats.go's defaults, which contrib keeps: reconnect every 2 s (+ up to 100 ms), give up after 60 tries.
+                MaxReconnectRetry = 60,
+                ReconnectWaitMin = TimeSpan.FromSeconds(2),
+                ReconnectWaitMax = TimeSpan.FromSeconds(2),
+                ReconnectJitter = TimeSpan.FromMilliseconds(100),
             });
             try
             {
                 await connection.ConnectAsync();
             }
-            catch
+            catch (Exception e)
             {
                 await connection.DisposeAsync();
-                throw;
+                throw new NatsUnreachableException(e.Message, e);
             }
-            _logger.LogInformation("{Component}: connected to NATS at {Url}", Spec.Name, _metadata.NatsUrl);
-            _connection = connection;
-            return _js = new NatsJSContext(connection);
+            _logger.LogInformation("{Component}: connected to NATS at {Url}", Spec.Name, Metadata.NatsUrl);
+            var connected = (connection, new JetStreamApi(connection, Metadata.ApiPrefix));
+            _connected = connected;
+            return connected;
         }
         finally
         {
@@ -86,6 +131,7 @@ public sealed class JetStreamPubSub : IPubSub
         }
     }
 
+    /// <summary>contrib reads the id of a JSON CloudEvent; anything else is published without Nats-Msg-Id.</summary>
     private static string? CloudEventId(ReadOnlyMemory<byte> data)
     {
         try
@@ -103,7 +149,10 @@ public sealed class JetStreamPubSub : IPubSub
 
     public async ValueTask DisposeAsync()
     {
-        if (_connection is not null) await _connection.DisposeAsync();
+        if (_connected is { } connected) await connected.Connection.DisposeAsync();
         _connectLock.Dispose();
     }
 }
+
+/// <summary>NATS could not be reached at all (daprd would not have started).</summary>
+internal sealed class NatsUnreachableException(string message, Exception inner) : Exception(message, inner);
