@@ -73,6 +73,16 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// <summary>Starts a new instance of a killed app on the same port.</summary>
     public Task StartAsync(string appId) => _cluster.StartAppAgainAsync(_cluster[appId]);
 
+    /// <summary>
+    /// Kills <paramref name="appId"/> and puts a <see cref="StandInApp"/> on its port, next to its sidecar, answering
+    /// every event with <paramref name="status"/>. Disposing the stand-in starts the real app again.
+    /// </summary>
+    public async Task<StandInApp> StandInForAsync(string appId, int status)
+    {
+        await KillAsync(appId);
+        return await StandInApp.StartAsync(_cluster[appId].AppPort, status, () => StartAsync(appId));
+    }
+
     /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
     public HttpClient Invoke(string appId) => SidecarClients.Invoke(_cluster[appId].Sidecar, appId);
 
