@@ -85,7 +85,14 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
                 {
                     if (answered) throw new PermanentFailureException(new InvalidOperationException("already completed"));
                     answered = true;
-                    await CopyAsync(context, response);
+                    try
+                    {
+                        await CopyAsync(context, response);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        throw new PermanentFailureException(e); // part of the answer is out: never send it twice
+                    }
                 }
                 return true;
             }, context.RequestAborted);
