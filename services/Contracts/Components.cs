@@ -45,6 +45,12 @@ public static class Topics
     public const string FlowStalled = "flow-stalled";
 
     /// <summary>
+    /// Where every flow subscription sends an event its subscriber failed beyond the resiliency policy's retries, or
+    /// dropped (deadLetterTopic in components/choreography and components/orchestration); the monitor reports them.
+    /// </summary>
+    public const string FlowDeadLetter = "flow-deadletter";
+
+    /// <summary>
     /// The flow's steps in causal order, alternatives side by side. Events of different topics may arrive out of this
     /// order; histories and timelines are kept in it.
     /// </summary>

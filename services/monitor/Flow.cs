@@ -5,7 +5,10 @@ using OrderFlow.Contracts;
 namespace OrderFlow.Monitor;
 
 [JsonConverter(typeof(JsonStringEnumConverter<FlowStatus>))]
-public enum FlowStatus { InProgress, Stalled, Completed, Cancelled }
+public enum FlowStatus { InProgress, Stalled, DeadLettered, Completed, Cancelled }
+
+/// <summary>An event of the flow that reached the dead-letter topic: which topic, when, and why.</summary>
+public sealed record DeadLetter(string Topic, DateTimeOffset At, string Reason);
 
 /// <summary>One flow event as the monitor saw it: which step, when it arrived, who published it, in which trace.</summary>
 public sealed record FlowStep(string Step, DateTimeOffset At, string? App, string? TraceId);
@@ -14,7 +17,7 @@ public sealed record FlowStep(string Step, DateTimeOffset At, string? App, strin
 public sealed record LastGoodEvent(string Topic, JsonElement Data);
 
 public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowStep> Steps, LastGoodEvent Last,
-    DateTimeOffset? StalledAt, int Redrives)
+    DateTimeOffset? StalledAt, int Redrives, DeadLetter? DeadLetter = null)
 {
     // Derived, so not stored with the flow.
     [JsonIgnore]
@@ -23,9 +26,13 @@ public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowS
     [JsonIgnore]
     public IReadOnlyList<string> Expected => FlowRules.Next(Last.Topic);
 
-    /// <summary>Not ended yet: in progress or stalled.</summary>
+    /// <summary>Not ended yet: in progress, stalled or dead-lettered.</summary>
     [JsonIgnore]
-    public bool IsOpen => Status is FlowStatus.InProgress or FlowStatus.Stalled;
+    public bool IsOpen => Status is FlowStatus.InProgress or FlowStatus.Stalled or FlowStatus.DeadLettered;
+
+    /// <summary>Stalled or dead-lettered: waiting for someone to act (a redrive).</summary>
+    [JsonIgnore]
+    public bool NeedsRedrive => Status is FlowStatus.Stalled or FlowStatus.DeadLettered;
 
     /// <summary>The flow with this event recorded; null if the step was seen before (events arrive at least once).</summary>
     public Flow? With(FlowStep step, JsonElement data)
@@ -37,7 +44,7 @@ public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowS
             Topics.OrderCompleted => FlowStatus.Completed,
             Topics.OrderCancelled => FlowStatus.Cancelled,
             _ when Status is FlowStatus.Completed or FlowStatus.Cancelled => Status,
-            _ => FlowStatus.InProgress, // a stalled flow that moves again has recovered
+            _ => FlowStatus.InProgress, // a stalled or dead-lettered flow that moves again has recovered
         };
         return this with { Steps = [.. Steps, step], Last = furthest, Status = status, StalledAt = status == FlowStatus.InProgress ? null : StalledAt };
     }

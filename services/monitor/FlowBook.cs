@@ -46,6 +46,36 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
     }
 
+    /// <summary>
+    /// Records that an event of the flow reached the dead-letter topic: a subscriber failed it beyond the resiliency
+    /// policy's retries (or dropped it), so the flow will not move on by itself. The flow is marked DeadLettered until
+    /// it moves again or is redriven.
+    /// </summary>
+    public async Task RecordDeadLetterAsync(string? topic, JsonElement data, CancellationToken ct)
+    {
+        if (!data.TryGetProperty("order", out var order) || !order.TryGetProperty("orderId", out var id) || id.GetString() is not { } orderId)
+        {
+            logger.LogWarning("a dead-lettered event of {Topic} carries no order id; ignored", topic);
+            return;
+        }
+        topic ??= "(unknown topic)";
+        var deadLetter = new DeadLetter(topic, clock.GetUtcNow(),
+            $"an event of {topic} reached {Topics.FlowDeadLetter}: a subscriber failed it beyond its retries or dropped it");
+        var wasOpen = false;
+        var flow = await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        {
+            wasOpen = current is { IsOpen: true };
+            // An ended flow stays ended; a flow the monitor has not seen yet starts with the dead-lettered step.
+            if (current is { IsOpen: false }) return null;
+            var flow = current ?? Flow.Start(orderId, new FlowStep(topic, deadLetter.At, null, null), data);
+            return flow with { Status = FlowStatus.DeadLettered, StalledAt = null, DeadLetter = deadLetter };
+        }, ct);
+        if (flow is not { Status: FlowStatus.DeadLettered }) return;
+        await dapr.AddToIndexAsync(IndexKey, orderId, ct);
+        if (!wasOpen) await dapr.AddToIndexAsync(OpenIndexKey, orderId, ct);
+        logger.LogWarning("order {OrderId}: an event of {Topic} was dead-lettered; flow marked DeadLettered", orderId, topic);
+    }
+
     /// <summary>When the flow's next step is overdue.</summary>
     public DateTimeOffset DueAt(Flow flow) => flow.LastStep.At + options.Value.DeadlineAfter(flow.Last.Topic);
 
@@ -64,8 +94,8 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
 
     /// <summary>
     /// Publishes the last good step's event again, so the service that should have reacted to it does (handlers are
-    /// idempotent, so whoever did react already changes nothing). Only a stalled flow is redriven: a second request
-    /// finds it in progress again and does nothing.
+    /// idempotent, so whoever did react already changes nothing). Only a stalled or dead-lettered flow is redriven: a
+    /// second request finds it in progress again and does nothing.
     /// </summary>
     public async Task<Flow?> RedriveAsync(string orderId, CancellationToken ct)
     {
@@ -73,7 +103,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
         {
             redriven = null;
-            if (current is not { Status: FlowStatus.Stalled }) return null;
+            if (current is not { NeedsRedrive: true }) return null;
             return redriven = current with { Status = FlowStatus.InProgress, StalledAt = null, Redrives = current.Redrives + 1 };
         }, ct);
         if (redriven is null) return null;

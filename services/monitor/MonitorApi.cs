@@ -9,7 +9,7 @@ namespace OrderFlow.Monitor;
 public static class MonitorApi
 {
     public sealed record FlowView(string OrderId, FlowStatus Status, string LastStep, IReadOnlyList<string> Expected, DateTimeOffset DueAt,
-        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow);
+        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow, DeadLetter? DeadLetter = null);
 
     public static IEndpointRouteBuilder MapMonitorApi(this IEndpointRouteBuilder app)
     {
@@ -17,6 +17,14 @@ public static class MonitorApi
         app.MapPost("/events/{topic}", async (string topic, JsonElement data, HttpRequest request, FlowBook flows, CancellationToken ct) =>
         {
             await flows.RecordAsync(topic, data, request.Headers["Cloudevent.source"].FirstOrDefault(), request.Headers.TraceParent.FirstOrDefault(), ct);
+            return Results.Ok();
+        });
+
+        // Events a flow subscriber failed for good (components/monitor: the flow-deadletter topic). The event is the
+        // original one, so its CloudEvent topic names the step that failed.
+        app.MapPost("/deadletter", async (JsonElement data, HttpRequest request, FlowBook flows, CancellationToken ct) =>
+        {
+            await flows.RecordDeadLetterAsync(request.Headers["Cloudevent.topic"].FirstOrDefault(), data, ct);
             return Results.Ok();
         });
 
@@ -32,7 +40,7 @@ public static class MonitorApi
             if (await flows.GetAsync(orderId, ct) is not { } flow) return NotFound(orderId);
             return TypedResults.Conflict(new ProblemDetails
             {
-                Title = "Only a stalled flow can be redriven",
+                Title = "Only a stalled or dead-lettered flow can be redriven",
                 Detail = $"The flow of order '{orderId}' is {flow.Status}.",
                 Status = StatusCodes.Status409Conflict,
             });
@@ -41,7 +49,7 @@ public static class MonitorApi
     }
 
     private static FlowView View(Flow flow, FlowBook flows, JsonElement? workflow) =>
-        new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives, flow.Steps, workflow);
+        new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives, flow.Steps, workflow, flow.DeadLetter);
 
     /// <summary>In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.</summary>
     private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, string orderId, CancellationToken ct)

@@ -13,8 +13,8 @@ public static class MonitorApp
         builder.Services.AddSingleton<FlowBook>();
         builder.Services.AddHostedService<StallDetector>();
         var app = builder.Build();
-        // The publisher (CloudEvent source) goes into each step of the timeline.
-        app.MapServiceDefaults(new CloudEventsMiddlewareOptions { ForwardCloudEventPropertiesAsHeaders = true, IncludedCloudEventPropertiesAsHeaders = ["source"] });
+        // The publisher (CloudEvent source) goes into each step of the timeline; the topic names a dead-lettered event's step.
+        app.MapServiceDefaults(new CloudEventsMiddlewareOptions { ForwardCloudEventPropertiesAsHeaders = true, IncludedCloudEventPropertiesAsHeaders = ["source", "topic"] });
         app.MapMonitorApi();
         return app;
     }

@@ -17,7 +17,10 @@ public sealed record HostedApp(string AppId, Func<string[], WebApplication> Buil
 /// <summary>How the sidecars of a <see cref="Cluster"/> are set up.</summary>
 public sealed record ClusterOptions
 {
-    /// <summary>Component folders: names under components/ (<c>local</c>, <c>choreography</c>, …) or absolute paths.</summary>
+    /// <summary>
+    /// Component folders: names under components/ (<c>local</c>, <c>choreography</c>, …) or absolute paths. With any,
+    /// components/resiliency is loaded too, as dapr.yaml lists it: the suite's retries are those of a real run.
+    /// </summary>
     public IReadOnlyList<string> Resources { get; init; } = [];
 
     /// <summary>Component and subscription files of this cluster only (file name → YAML), loaded after <see cref="Resources"/>.</summary>
@@ -26,7 +29,7 @@ public sealed record ClusterOptions
     /// <summary>Sidecars of one scope share their in-memory components, as the apps of one run do; by default the cluster's own.</summary>
     public string? Scope { get; init; }
 
-    /// <summary>Changes every sidecar's options (delivery retries, tokens, grace period, …).</summary>
+    /// <summary>Changes every sidecar's options (tokens, grace period, …).</summary>
     public Func<SidecarOptions, SidecarOptions>? Sidecar { get; init; }
 
     /// <summary>Sidecar log lines from this level up also go to the console; all of them are kept in <see cref="Cluster.Logs"/>.</summary>
@@ -74,6 +77,7 @@ public sealed class Cluster : IAsyncDisposable
         RegistryDirectory = _folder.CreateFolder("registry");
         _contentRoot = _folder.CreateFolder("content");
         _resources = [.. options.Resources.Select(Repo.Components)];
+        if (_resources.Count > 0 && !options.Resources.Contains("resiliency")) _resources.Add(Repo.Components("resiliency"));
         if (options.ResourceFiles.Count > 0)
         {
             foreach (var (file, yaml) in options.ResourceFiles) _folder.WriteFile(Path.Combine("resources", file), yaml);
@@ -104,7 +108,6 @@ public sealed class Cluster : IAsyncDisposable
             ResourcesPaths = _resources,
             RegistryDirectory = RegistryDirectory,
             InMemoryScope = _scope,
-            DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
             // `dapr run -f` starts daprd in the app's folder (cli v1.17.1 cmd/run.go): relative paths in components
             // (a state.sqlite file) are per app id, and private to this cluster.
             WorkingDirectory = _folder.CreateFolder("apps", appId),

@@ -21,15 +21,15 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     private readonly ITestOutputHelper _output;
     private readonly Cluster _run;
 
-    /// <summary>The broker's pub/sub and an in-memory state store. Deliveries are attempted once by the sidecar
-    /// (DeliveryMaxRetries 0), so a failure goes straight back to the broker.</summary>
+    /// <summary>The broker's pub/sub and an in-memory state store. No Resiliency resource: deliveries are attempted
+    /// once by the sidecar, as by daprd, so a failure goes straight back to the broker.</summary>
     protected MqPubSubSuite(TBroker broker, ITestOutputHelper output)
     {
         _broker = broker;
         _output = output;
         _run = new Cluster(Harness.ClusterOptions(
             new Dictionary<string, string> { ["pubsub.yaml"] = broker.PubSubYaml(), ["statestore.yaml"] = ComponentYaml.Of("statestore", "state.in-memory") },
-            new HarnessOptions { DeliveryMaxRetries = 0 }));
+            new HarnessOptions { DeliveryRetries = null }));
     }
 
     private static string Marker() => Guid.NewGuid().ToString("N")[..12];
@@ -116,7 +116,7 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
     {
         var topic = Topic();
         var (app, sidecar) = await StartInstanceAsync(AppId("flaky"), topic);
-        // The sidecar makes one attempt (DeliveryMaxRetries 0), so a 500 goes back to the broker as a NAK.
+        // The sidecar makes one attempt (no Resiliency policy), so a 500 goes back to the broker as a NAK.
         app.Behaviour = (_, attempt) => Task.FromResult(attempt == 1 ? 500 : 200);
         var marker = Marker();
         await SidecarClients.PublishOkAsync(sidecar, topic, marker);

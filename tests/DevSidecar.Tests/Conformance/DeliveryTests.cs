@@ -12,13 +12,13 @@ namespace DevSidecar.Tests.Conformance;
 // pkg/runtime/subscription/postman/http/http.go, dapr/components-contrib@c23900d2 pubsub/responses.go and
 // https://docs.dapr.io/reference/api/pubsub_api/ ("Expected HTTP Response"); declarative subscriptions and scopes,
 // pkg/apis/subscriptions/v1alpha1/types.go, v2alpha1/types.go, pkg/internal/loader/disk/disk.go.
-// The harness sets DeliveryMaxRetries = 3 and DeliveryInitialBackoff = 10 ms (dev-sidecar retry policy, see
-// SidecarOptions: "retries of a failed event delivery", so a never-succeeding event is attempted 1 + 3 times).
+// The harness loads a Resiliency resource retrying deliveries from `pubsub` 3 times, 10 ms apart (Harness.DeliveryResiliency),
+// so a never-succeeding event is attempted 1 + 3 times; daprd applies it through ComponentInboundPolicy (pkg/resiliency).
 public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<HarnessFixture>
 {
     private Harness.Harness H => fixture.H;
     private TestApp App => H.RequireApp;
-    private int MaxRetries => H.Options.DeliveryMaxRetries;
+    private int MaxRetries => H.Options.DeliveryRetries!.Value;
 
     private static string NewMarker() => Guid.NewGuid().ToString("N");
 

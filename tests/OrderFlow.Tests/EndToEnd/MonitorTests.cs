@@ -10,8 +10,8 @@ using Xunit.Abstractions;
 namespace OrderFlow.Tests.EndToEnd;
 
 /// <summary>
-/// The monitor catches what choreography alone does not: orders whose next event was lost. Events are lost on purpose —
-/// by the dev sidecar's fault injection, and by killing a subscriber while the at-most-once in-memory broker delivers.
+/// The monitor catches what choreography alone does not: orders whose next event was lost or dead-lettered. Events are
+/// lost on purpose by the dev sidecar's fault injection, and dead-lettered by killing a subscriber while they arrive.
 /// </summary>
 public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHelper output) : IClassFixture<LossyChoreographyCluster>
 {
@@ -68,17 +68,19 @@ public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHe
     }
 
     [Fact]
-    public async Task Orders_lost_while_a_subscriber_was_down_are_reported_and_complete_after_redrive()
+    public async Task Orders_dead_lettered_while_a_subscriber_was_down_are_reported_and_complete_after_redrive()
     {
         var sku = await _flow.StockAsync(10);
         var customer = FlowClient.Unique("customer");
         await cluster.KillAsync(AppIds.Shipping);
         var ids = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL")));
 
-        // Shipping's sidecar gives up on payment-charged and the in-memory broker forgets it: the orders stall after payment.
-        var stalled = await Wait.ForAsync(StalledAsync, flows => ids.All(id => flows.Any(f => f.OrderId == id)),
-            "the three orders to be reported stalled", TimeSpan.FromSeconds(60));
-        stalled.Where(f => ids.Contains(f.OrderId)).Should().OnlyContain(f => f.LastStep == Topics.PaymentCharged);
+        // Shipping's sidecar retries payment-charged as components/resiliency says, then sends it to the dead-letter
+        // topic: the monitor reports the orders dead-lettered after payment.
+        var deadLettered = await Wait.ForAsync(DeadLetteredAsync, flows => ids.All(id => flows.Any(f => f.OrderId == id)),
+            "the three orders to be reported dead-lettered", TimeSpan.FromSeconds(60));
+        deadLettered.Where(f => ids.Contains(f.OrderId)).Should()
+            .OnlyContain(f => f.LastStep == Topics.PaymentCharged && f.DeadLetter!.Topic == Topics.PaymentCharged);
 
         await cluster.StartAsync(AppIds.Shipping);
         foreach (var id in ids) (await _monitor.PostAsync($"flows/{id}/redrive", null)).StatusCode.Should().Be(HttpStatusCode.Accepted);
@@ -97,6 +99,9 @@ public sealed class MonitorTests(LossyChoreographyCluster cluster, ITestOutputHe
 
     private async Task<List<MonitorApi.FlowView>> StalledAsync() =>
         (await _monitor.GetFromJsonAsync<List<MonitorApi.FlowView>>("flows?status=Stalled", FlowClient.Json))!;
+
+    private async Task<List<MonitorApi.FlowView>> DeadLetteredAsync() =>
+        (await _monitor.GetFromJsonAsync<List<MonitorApi.FlowView>>("flows?status=DeadLettered", FlowClient.Json))!;
 
     /// <summary>The monitor's index of open flows, read from its state store through its sidecar.</summary>
     private async Task<List<string>> OpenFlowIdsAsync()

@@ -6,7 +6,8 @@ namespace OrderFlow.Tests.EndToEnd;
 /// <summary>
 /// The order-flow apps of one style (<see cref="OrderFlowApps.Of"/>), each with its own dev sidecar, hosted in this
 /// test process (<see cref="Cluster"/>) and loaded with the repository's component folders: a broker folder
-/// (components/local unless a subclass picks a real broker), the folder of the style, and components/monitor.
+/// (components/local unless a subclass picks a real broker), the folder of the style, components/monitor and (as
+/// dapr.yaml) components/resiliency, whose Resiliency resource sets the delivery retries.
 /// Each cluster has its own in-memory scope and registry, so clusters do not see each other. A class fixture.
 /// </summary>
 public abstract class OrderFlowCluster : IAsyncLifetime
@@ -26,9 +27,6 @@ public abstract class OrderFlowCluster : IAsyncLifetime
 
     public const decimal CreditLimit = 1000m;
 
-    /// <summary>Retries of a failed delivery before the in-memory broker loses the event.</summary>
-    public virtual int DeliveryMaxRetries => 10;
-
     public static readonly TimeSpan MonitorCheckInterval = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Generous: a healthy order must never look stalled, even with 200 in flight on 2 cores.</summary>
@@ -40,7 +38,6 @@ public abstract class OrderFlowCluster : IAsyncLifetime
         _cluster = new Cluster(new ClusterOptions
         {
             Resources = [brokerFolder, Style, "monitor"],
-            Sidecar = o => o with { DeliveryMaxRetries = DeliveryMaxRetries },
             ConsoleLogLevel = LogLevel.Warning,
         });
         await _cluster.StartAllAsync(OrderFlowApps.Of(Style), new OrderFlowSettings
@@ -76,6 +73,16 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// <summary>Starts a new instance of a killed app on the same port.</summary>
     public Task StartAsync(string appId) => _cluster.StartAppAgainAsync(_cluster[appId]);
 
+    /// <summary>
+    /// Kills <paramref name="appId"/> and puts a <see cref="StandInApp"/> on its port, next to its sidecar, answering
+    /// every event with <paramref name="status"/>. Disposing the stand-in starts the real app again.
+    /// </summary>
+    public async Task<StandInApp> StandInForAsync(string appId, int status)
+    {
+        await KillAsync(appId);
+        return await StandInApp.StartAsync(_cluster[appId].AppPort, status, () => StartAsync(appId));
+    }
+
     /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
     public HttpClient Invoke(string appId) => SidecarClients.Invoke(_cluster[appId].Sidecar, appId);
 
@@ -99,11 +106,10 @@ public sealed class SlowShippingOrchestrationCluster : OrchestrationCluster
     public override TimeSpan DispatchDelay => TimeSpan.FromSeconds(2);
 }
 
-/// <summary>Loses an event quickly when its subscriber is down (few delivery retries), as the monitor tests need.</summary>
+/// <summary>The choreography on the embedded broker, for the monitor tests, which lose events on purpose.</summary>
 public sealed class LossyChoreographyCluster : OrderFlowCluster
 {
     public override string Style => "choreography";
-    public override int DeliveryMaxRetries => 2;
 }
 
 /// <summary>The order flow on a real broker, started for the cluster, with a copy of the repository's folder for it.</summary>

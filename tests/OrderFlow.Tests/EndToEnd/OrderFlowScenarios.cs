@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using OrderFlow.Contracts;
 using OrderFlow.Inventory;
+using OrderFlow.Monitor;
 using OrderFlow.Notifications;
 using OrderFlow.Orders;
 using OrderFlow.Payments;
@@ -22,6 +23,7 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     private readonly HttpClient _orders = cluster.Invoke(AppIds.Orders);
     private readonly HttpClient _shipping = cluster.Invoke(AppIds.Shipping);
     private readonly HttpClient _notifications = cluster.Invoke(AppIds.Notifications);
+    private readonly HttpClient _monitor = cluster.Invoke(AppIds.Monitor);
 
     private static string Unique(string prefix) => FlowClient.Unique(prefix);
 
@@ -165,6 +167,50 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
             () => sidecar.GetFromJsonAsync<JsonElement>($"v1.0/workflows/dapr/{orderId}"),
             w => w.GetProperty("runtimeStatus").GetString() == "COMPLETED", $"the workflow of order {orderId} to complete", Wait.EndToEndTimeout);
         return workflow.GetProperty("createdAt").GetString();
+    }
+
+    /// <summary>The retries of components/resiliency's delivery policy, as the file says (so the test follows an edit of it).</summary>
+    private static readonly long DeliveryRetries = DevSidecar.Resources.ResourceLoader
+        .Load([Repo.Components("resiliency")], AppIds.Inventory, new HashSet<string>()).Resiliencies.Single().Retries["eventDelivery"].MaxRetries;
+
+    /// <summary>The subscriber of order-placed that moves the flow: inventory in choreography, the orchestrator otherwise.</summary>
+    private string FirstSubscriber => cluster.Style == "choreography" ? AppIds.Inventory : AppIds.Orchestrator;
+
+    private async Task<MonitorApi.FlowView> DeadLetteredFlowAsync(string orderId) =>
+        (await Wait.ForAsync(
+            async () => (await _monitor.GetFromJsonAsync<List<MonitorApi.FlowView>>("flows?status=DeadLettered", Json))!,
+            flows => flows.Any(f => f.OrderId == orderId), $"the monitor to report order {orderId} dead-lettered", Wait.EndToEndTimeout))
+        .Single(f => f.OrderId == orderId);
+
+    // daprd v1.17.9 pkg/runtime/subscription/subscription.go: a delivery failing with 500 is retried only under the
+    // component's inbound Resiliency policy, then published to the subscription's deadLetterTopic and acknowledged.
+    [BrokerFact]
+    public async Task A_poison_event_is_retried_as_the_resiliency_policy_says_then_dead_lettered_and_reported_by_the_monitor()
+    {
+        var sku = await _flow.StockAsync(10);
+        string orderId;
+        await using (var poisoned = await cluster.StandInForAsync(FirstSubscriber, 500))
+        {
+            orderId = await _flow.PlaceAsync(Unique("customer"), sku, quantity: 1, amount: 10m, country: "NL");
+            var flow = await DeadLetteredFlowAsync(orderId);
+            flow.DeadLetter!.Topic.Should().Be(Topics.OrderPlaced);
+            poisoned.Attempts(orderId).Should().Be((int)(1 + DeliveryRetries), "one attempt and the policy's retries, no more");
+            await Wait.StaysAsync(() => poisoned.Attempts(orderId) == 1 + DeliveryRetries, "dead-lettered events are acknowledged: no broker redelivery");
+        }
+        (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 10, 0), "nothing was reserved for the poisoned order");
+    }
+
+    // daprd v1.17.9 pkg/runtime/subscription/postman/http/http.go: a 404 is not retriable; the event is dropped to the
+    // dead-letter topic at once, whatever the retry policy.
+    [BrokerFact]
+    public async Task A_404_from_the_subscriber_drops_the_event_to_the_dead_letter_topic_without_retries()
+    {
+        var sku = await _flow.StockAsync(10);
+        await using var missing = await cluster.StandInForAsync(FirstSubscriber, 404);
+        var orderId = await _flow.PlaceAsync(Unique("customer"), sku, quantity: 1, amount: 10m, country: "NL");
+        (await DeadLetteredFlowAsync(orderId)).DeadLetter!.Topic.Should().Be(Topics.OrderPlaced);
+        missing.Attempts(orderId).Should().Be(1);
+        await Wait.StaysAsync(() => missing.Attempts(orderId) == 1, "a dropped event is not delivered again");
     }
 
     [BrokerFact]

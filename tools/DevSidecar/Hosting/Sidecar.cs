@@ -205,7 +205,7 @@ public sealed class Sidecar : IAsyncDisposable
             EventDelivery delivery;
             try
             {
-                delivery = new EventDelivery(subscription, pubsub, _runtime.App, Options, _runtime.Faults, _runtime.Logger);
+                delivery = new EventDelivery(subscription, pubsub, _runtime.App, _runtime.Resiliency, _runtime.Faults, _runtime.Logger);
             }
             catch (FormatException e)
             {

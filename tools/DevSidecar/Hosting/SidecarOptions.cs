@@ -48,15 +48,6 @@ public sealed record SidecarOptions
     public long MaxBodySize { get; init; } = 4 * 1024 * 1024;
 
     /// <summary>
-    /// Retries of a failed event delivery (app answered RETRY, a non-404 error, or was unreachable).
-    /// daprd retries only when a resiliency policy says so; the dev sidecar retries by default so that
-    /// a transient app failure does not lose an event. Set 0 for daprd's policy-less behaviour.
-    /// </summary>
-    public int DeliveryMaxRetries { get; init; } = 10;
-    public TimeSpan DeliveryInitialBackoff { get; init; } = TimeSpan.FromMilliseconds(100);
-    public TimeSpan DeliveryMaxBackoff { get; init; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>
     /// Where sidecars register so they can find each other for service invocation
     /// (daprd uses mDNS in self-hosted mode). Sidecars sharing a folder can call each other,
     /// also across processes.

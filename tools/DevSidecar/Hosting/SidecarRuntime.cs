@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using DevSidecar.Invocation;
 using DevSidecar.PubSub;
+using DevSidecar.Resiliency;
 using DevSidecar.Resources;
 using DevSidecar.State;
 using DevSidecar.Workflow;
@@ -18,12 +19,13 @@ public sealed class SidecarRuntime
         Components = new ComponentRegistry([.. resources.Components.Select(c => c with { WorkingDirectory = options.WorkingDirectory })],
             options.InMemoryScope, loggerFactory);
         DeclarativeSubscriptions = resources.Subscriptions;
+        Resiliency = new ResiliencyPolicies(resources.Resiliencies, options.AppId, Logger);
         State = new StateApi(Components, options);
-        Publish = new PublishApi(Components, options);
+        Publish = new PublishApi(Components, options, Resiliency);
         App = new AppChannel.AppChannel(options, Logger);
         Registry = new SidecarRegistry(options.RegistryDirectory);
         InternalToken = Guid.NewGuid().ToString("N");
-        Invocation = new InvocationProxy(options, App, Registry, InternalToken, Logger);
+        Invocation = new InvocationProxy(options, App, Registry, InternalToken, Resiliency, Logger);
         // Workflows run only on the store marked actorStateStore, as in daprd: without one its actor runtime, and so
         // every workflow call, is unavailable.
         var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true");
@@ -37,6 +39,9 @@ public sealed class SidecarRuntime
     public ILogger Logger { get; }
     public ComponentRegistry Components { get; }
     public IReadOnlyList<SubscriptionSpec> DeclarativeSubscriptions { get; }
+
+    /// <summary>The Resiliency resources in force for this app id.</summary>
+    public ResiliencyPolicies Resiliency { get; }
     public StateApi State { get; }
     public PublishApi Publish { get; }
     public AppChannel.AppChannel App { get; }

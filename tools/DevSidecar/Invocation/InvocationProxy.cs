@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
+using DevSidecar.Resiliency;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -13,10 +14,16 @@ namespace DevSidecar.Invocation;
 
 /// <summary>
 /// Service invocation: caller app → its sidecar → the target's sidecar → target app, as daprd does it
-/// (directmessaging, http_channel): method, raw query, headers and body forwarded; the app's status, headers
-/// and body passed back unwrapped and streamed with a flush per chunk, so SSE and chunked responses arrive as produced.
+/// (pkg/api/http/directmessaging.go, pkg/messaging/direct_messaging.go, http_channel): method, raw query, headers and
+/// body forwarded; the app's status, headers and body passed back unwrapped, a success streamed with a flush per
+/// chunk, so SSE and chunked responses arrive as produced. Each call runs under the target app's Resiliency policy:
+/// an answer outside 200-399 or a failed call is a failed attempt (retried under a retry policy, counted by a circuit
+/// breaker); the last answer is passed back as it came. A target app with no policy of its own gets only daprd's
+/// built-in retries: 3 more attempts, 1s apart, when its sidecar cannot be reached. A request without a length
+/// (chunked) is streamed, and then never retried.
 /// </summary>
-public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChannel app, SidecarRegistry registry, string internalToken, ILogger logger)
+public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChannel app, SidecarRegistry registry, string internalToken,
+    ResiliencyPolicies resiliency, ILogger logger)
 {
     /// <summary>The route a sidecar serves for calls forwarded by other sidecars.</summary>
     public const string InternalPrefix = "/v1.0-devsidecar/invoke/";
@@ -46,38 +53,98 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         InternalTokenHeader,
     };
 
+    /// <summary>An answer outside 200-399, kept whole so that a retry can replace it or the caller gets it as it came.</summary>
+    private sealed class FailedAnswer(HttpResponseMessage response, byte[] body)
+        : StatusCodeException((int)response.StatusCode, $"the app answered {(int)response.StatusCode}")
+    {
+        public HttpResponseMessage Response { get; } = response;
+        public byte[] Body { get; } = body;
+    }
+
     /// <summary>An app's call through this sidecar to <paramref name="targetAppId"/>.</summary>
     public async Task InvokeAsync(HttpContext context, string targetAppId, string method)
     {
-        if (targetAppId == options.AppId)
+        var policy = resiliency.Endpoint(targetAppId, method);
+        // Go's server reports an unknown length (chunked) as -1: daprd streams such a body and cannot send it twice.
+        var streaming = context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0;
+        var body = streaming ? null : await ReadBodyAsync(context);
+        var answered = false;
+        try
         {
-            await ForwardToAppAsync(context, method, callerAppId: options.AppId, callerNamespace: options.Namespace);
-            return;
+            await policy.RunAsync(async ct =>
+            {
+                var response = await SendAsync(context, targetAppId, method, body, streaming, ct);
+                var status = (int)response.StatusCode;
+                if (!streaming && status is < 200 or > 399)
+                {
+                    var failed = new FailedAnswer(response, await response.Content.ReadAsByteArrayAsync(ct));
+                    response.Dispose();
+                    throw failed;
+                }
+                using (response)
+                {
+                    if (answered) throw new PermanentFailureException(new InvalidOperationException("already completed"));
+                    answered = true;
+                    try
+                    {
+                        await CopyAsync(context, response);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        throw new PermanentFailureException(e); // part of the answer is out: never send it twice
+                    }
+                }
+                return true;
+            }, context.RequestAborted);
         }
-
-        for (var attempt = 0; ; attempt++)
+        catch (FailedAnswer failed) when (!answered)
         {
-            var target = registry.Next(targetAppId, refresh: attempt > 0)
-                         ?? throw DaprError.DirectInvoke($"failed to invoke, id: {targetAppId}, err: couldn't find service: {targetAppId}");
-            using var request = CreateRequest(context, new Uri($"http://127.0.0.1:{target.HttpPort}{InternalPrefix}{method}{context.Request.QueryString}"));
-            request.Headers.TryAddWithoutValidation(InternalTokenHeader, target.InternalToken);
-            request.Headers.TryAddWithoutValidation("dapr-caller-app-id", options.AppId);
-            request.Headers.TryAddWithoutValidation("dapr-caller-namespace", options.Namespace);
+            using var response = failed.Response;
+            CopyHeaders(context, response);
+            await context.Response.Body.WriteAsync(failed.Body, context.RequestAborted);
+        }
+        catch (Exception e) when (!answered && e is not DaprError && e is not OperationCanceledException)
+        {
+            throw DaprError.DirectInvoke($"failed to invoke, id: {targetAppId}, err: {e.Message}");
+        }
+    }
+
+    /// <summary>One attempt: the app's answer, from this sidecar's own app or through the target's sidecar.</summary>
+    private async Task<HttpResponseMessage> SendAsync(HttpContext context, string targetAppId, string method, byte[]? body, bool streaming, CancellationToken ct)
+    {
+        if (targetAppId == options.AppId)
+            return await SendToAppAsync(context, method, body, callerAppId: options.AppId, callerNamespace: options.Namespace, ct);
+        // daprd's built-in retries: only for a target with no policy of its own, only when its sidecar is unreachable
+        // (gRPC Unavailable), and not for a streamed body.
+        if (streaming || resiliency.AppTargeted(targetAppId)) return await SendToSidecarAsync(context, targetAppId, method, body, refresh: false, ct);
+        var attempts = 0;
+        return await resiliency.BuiltInServiceRetries().RunAsync(async attemptToken =>
+        {
+            attempts++;
             try
             {
-                await SendAndCopyAsync(context, request);
-                return;
+                return await SendToSidecarAsync(context, targetAppId, method, body, refresh: attempts > 1, attemptToken);
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException && attempt < 2 && !HasBody(context))
+            catch (HttpRequestException e) when (e.InnerException is SocketException)
             {
-                // The chosen instance is gone (daprd retries sidecar-to-sidecar transport errors); look again.
-                logger.LogDebug("sidecar of {AppId} on port {Port} is unreachable, retrying: {Error}", targetAppId, target.HttpPort, e.Message);
+                logger.LogDebug("sidecar of {AppId} is unreachable: {Error}", targetAppId, e.Message);
+                throw new HttpRequestException($"failed to invoke target {targetAppId} after {attempts - 1} retries. Error: {e.Message}", e);
             }
             catch (HttpRequestException e)
             {
-                throw DaprError.DirectInvoke($"failed to invoke, id: {targetAppId}, err: {e.Message}");
+                throw new PermanentFailureException(e);
             }
-        }
+        }, ct);
+    }
+
+    private async Task<HttpResponseMessage> SendToSidecarAsync(HttpContext context, string targetAppId, string method, byte[]? body, bool refresh, CancellationToken ct)
+    {
+        var target = registry.Next(targetAppId, refresh) ?? throw new InvalidOperationException($"couldn't find service: {targetAppId}");
+        using var request = CreateRequest(context, new Uri($"http://127.0.0.1:{target.HttpPort}{InternalPrefix}{method}{context.Request.QueryString}"), body);
+        request.Headers.TryAddWithoutValidation(InternalTokenHeader, target.InternalToken);
+        request.Headers.TryAddWithoutValidation("dapr-caller-app-id", options.AppId);
+        request.Headers.TryAddWithoutValidation("dapr-caller-namespace", options.Namespace);
+        return await SidecarClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
     }
 
     /// <summary>A call forwarded by another sidecar, for this sidecar's app.</summary>
@@ -88,18 +155,20 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             return;
         }
-        await ForwardToAppAsync(context, method,
+        var body = context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0 ? null : await ReadBodyAsync(context);
+        using var response = await SendToAppAsync(context, method, body,
             callerAppId: context.Request.Headers["dapr-caller-app-id"].ToString(),
-            callerNamespace: context.Request.Headers["dapr-caller-namespace"].ToString());
+            callerNamespace: context.Request.Headers["dapr-caller-namespace"].ToString(), context.RequestAborted);
+        await CopyAsync(context, response);
     }
 
-    private async Task ForwardToAppAsync(HttpContext context, string method, string callerAppId, string callerNamespace)
+    private async Task<HttpResponseMessage> SendToAppAsync(HttpContext context, string method, byte[]? body, string callerAppId, string callerNamespace, CancellationToken ct)
     {
         if (app.BaseAddress is null)
             throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app channel is not initialized: the sidecar has no app port");
         if (!app.Healthy)
             throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app is not in a healthy state");
-        using var request = CreateRequest(context, app.UriFor(method + context.Request.QueryString));
+        using var request = CreateRequest(context, app.UriFor(method + context.Request.QueryString), body);
         request.Headers.TryAddWithoutValidation("dapr-caller-app-id", callerAppId);
         request.Headers.TryAddWithoutValidation("dapr-callee-app-id", options.AppId);
         request.Headers.TryAddWithoutValidation("dapr-caller-namespace", callerNamespace);
@@ -107,7 +176,7 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         app.Stamp(request);
         try
         {
-            await SendAndCopyAsync(context, request);
+            return await SidecarClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
         }
         catch (HttpRequestException e)
         {
@@ -115,14 +184,21 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         }
     }
 
-    private static HttpRequestMessage CreateRequest(HttpContext context, Uri uri)
+    /// <summary>The whole request body, so that it can be sent again (daprd's WithReplay); null when there is none.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpContext context)
+    {
+        if (!HasBody(context)) return null;
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        return buffer.ToArray();
+    }
+
+    /// <summary>The request to send on: <paramref name="body"/> when it was read, else the caller's body streamed (chunked).</summary>
+    private static HttpRequestMessage CreateRequest(HttpContext context, Uri uri, byte[]? body)
     {
         var request = new HttpRequestMessage(HttpMethod.Parse(context.Request.Method), uri);
-        if (HasBody(context))
-        {
-            request.Content = new StreamContent(context.Request.Body);
-            if (context.Request.ContentLength is { } length) request.Content.Headers.ContentLength = length;
-        }
+        if (body is not null) request.Content = new ByteArrayContent(body);
+        else if (HasBody(context)) request.Content = new StreamContent(context.Request.Body);
         var listedInConnection = ConnectionListed(context.Request.Headers.Connection);
         foreach (var (name, values) in context.Request.Headers)
         {
@@ -156,9 +232,8 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         request.Headers.TryAddWithoutValidation("Forwarded", $"for={remote};by={context.Connection.LocalIpAddress};host={host}");
     }
 
-    private static async Task SendAndCopyAsync(HttpContext context, HttpRequestMessage request)
+    private static void CopyHeaders(HttpContext context, HttpResponseMessage response)
     {
-        using var response = await SidecarClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
         context.Response.StatusCode = (int)response.StatusCode;
         var listedInConnection = ConnectionListed(response.Headers.Connection);
         foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
@@ -166,6 +241,11 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
             if ((HopByHop.Contains(name) || listedInConnection.Contains(name)) && !name.Equals("content-length", StringComparison.OrdinalIgnoreCase)) continue;
             context.Response.Headers[name] = new StringValues([.. values]);
         }
+    }
+
+    private static async Task CopyAsync(HttpContext context, HttpResponseMessage response)
+    {
+        CopyHeaders(context, response);
         // Kestrel must not buffer: every chunk the app writes goes out at once.
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted);

@@ -1,42 +1,50 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using DevSidecar.Hosting;
+using System.Text;
+using DevSidecar.Resiliency;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.PubSub;
 
 /// <summary>
-/// Delivers one subscription's messages to the app as daprd does (runtime/subscription, postman/http):
-/// POST with the broker's exact bytes as application/cloudevents+json, the reply read as SUCCESS / RETRY / DROP,
-/// 404 = drop, anything else = retry with back-off; expired events and drops go to the dead-letter topic if one is set.
+/// Delivers one subscription's messages to the app as daprd 1.17 does (pkg/runtime/subscription/subscription.go,
+/// postman/http/http.go): POST with the broker's exact bytes as application/cloudevents+json; a 2xx is read as
+/// SUCCESS (also an empty or non-JSON body) / DROP / RETRY / any other status = retry; 404 drops; any other status and
+/// an unreachable app are retriable failures. A retriable failure is retried only under the component's inbound
+/// Resiliency policy (its timeout bounds each attempt, its circuit breaker counts them); without one there is exactly
+/// one attempt. A dropped event goes to the dead-letter topic if one is set, and is acknowledged. A failure that is
+/// left (retries exhausted or none) goes to the dead-letter topic if one is set and is then acknowledged; with no
+/// dead-letter topic it is handed back to the broker, which does what its component does (redis acks, RabbitMQ nacks
+/// with requeueInFailure, JetStream NAKs, in-memory logs it).
 /// </summary>
 public sealed class EventDelivery
 {
     private readonly SubscriptionSpec _subscription;
     private readonly IPubSub _pubsub;
     private readonly AppChannel.AppChannel _app;
-    private readonly SidecarOptions _options;
+    private readonly ResiliencyPolicies _resiliency;
     private readonly ILogger _logger;
     private readonly List<(RouteMatcher Matcher, string Path)> _rules;
     private readonly DeliveryFaults _faults;
 
-    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, SidecarOptions options, DeliveryFaults faults, ILogger logger)
+    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, ResiliencyPolicies resiliency, DeliveryFaults faults, ILogger logger)
     {
         _faults = faults;
         _subscription = subscription;
         _pubsub = pubsub;
         _app = app;
-        _options = options;
+        _resiliency = resiliency;
         _logger = logger;
         _rules = subscription.Rules.Select(r => (RouteMatcher.Compile(r.Match), r.Path)).ToList();
     }
 
-    private enum Outcome { Success, Retry, Drop }
-
     public async Task HandleAsync(BrokerMessage message, CancellationToken cancellationToken)
     {
+        // daprd sets the pubsubName metadata on every message it takes; it reaches the app as a header and goes with a
+        // dead-lettered copy.
+        message = message with { Metadata = new Dictionary<string, string>(message.Metadata, StringComparer.Ordinal) { ["pubsubName"] = _pubsub.Spec.Name } };
         byte[] body;
         JsonElement cloudEvent;
         try
@@ -49,14 +57,14 @@ public sealed class EventDelivery
         }
         catch (JsonException e)
         {
-            await DeadLetterOrFailAsync(message, $"the message is not a CloudEvent: {e.Message}", cancellationToken);
+            await DeadLetterOrFailAsync(message, $"error deserializing cloud event in pubsub {_pubsub.Spec.Name} and topic {message.Topic}: {e.Message}", cancellationToken);
             return;
         }
 
         if (IsExpired(cloudEvent))
         {
-            _logger.LogWarning("dropping expired event {Id} on topic {Topic}", Id(cloudEvent), message.Topic);
-            await DeadLetterAsync(message, cancellationToken);
+            _logger.LogWarning("dropping expired pub/sub event {Id} on topic {Topic}", Id(cloudEvent), message.Topic);
+            await TryDeadLetterAsync(message, cancellationToken);
             return;
         }
 
@@ -69,36 +77,30 @@ public sealed class EventDelivery
         var path = Route(cloudEvent);
         if (path is null)
         {
-            _logger.LogWarning("no route matches event {Id} on topic {Topic}; dropped", Id(cloudEvent), message.Topic);
-            await DeadLetterAsync(message, cancellationToken);
+            _logger.LogDebug("no matching route for event {Id} in pubsub {PubSub} and topic {Topic}; skipping", Id(cloudEvent), _pubsub.Spec.Name, message.Topic);
+            await TryDeadLetterAsync(message, cancellationToken);
             return;
         }
 
-        var backoff = _options.DeliveryInitialBackoff;
-        for (var attempt = 0; ; attempt++)
+        var policy = _resiliency.ComponentInbound(_pubsub.Spec.Name, ComponentKind.Pubsub);
+        try
         {
-            var (outcome, detail) = await PostAsync(path, body, message, cloudEvent, cancellationToken);
-            switch (outcome)
+            await policy.RunAsync(async ct =>
             {
-                case Outcome.Success:
-                    return;
-                case Outcome.Drop:
-                    _logger.LogWarning("app dropped event {Id} on topic {Topic} ({Detail})", Id(cloudEvent), message.Topic, detail);
-                    await DeadLetterAsync(message, cancellationToken);
-                    return;
-            }
-            if (attempt >= _options.DeliveryMaxRetries)
-            {
-                await DeadLetterOrFailAsync(message, $"delivery of event {Id(cloudEvent)} to /{path.TrimStart('/')} failed after {attempt + 1} attempts: {detail}", cancellationToken);
-                return;
-            }
-            _logger.LogInformation("retrying event {Id} on topic {Topic} in {Delay} ms ({Detail})", Id(cloudEvent), message.Topic, (int)backoff.TotalMilliseconds, detail);
-            await Task.Delay(backoff, cancellationToken);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.DeliveryMaxBackoff.Ticks));
+                var dropped = await PostAsync(path, body, message, cloudEvent, ct);
+                if (dropped is not null && _subscription.DeadLetterTopic is not null && !await TryDeadLetterAsync(message, ct))
+                    throw new EventDeliveryException(dropped); // daprd hands the drop back when the dead-letter publish failed
+                return true;
+            }, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            await DeadLetterOrFailAsync(message, $"delivery of event {Id(cloudEvent)} to /{path.TrimStart('/')} failed: {e.Message}", cancellationToken);
         }
     }
 
-    private async Task<(Outcome, string)> PostAsync(string path, byte[] body, BrokerMessage message, JsonElement cloudEvent, CancellationToken cancellationToken)
+    /// <summary>One attempt: null when the app took the event, the reason when it dropped it; throws when it is to be retried.</summary>
+    private async Task<string?> PostAsync(string path, byte[] body, BrokerMessage message, JsonElement cloudEvent, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, _app.UriFor(path));
         request.Content = new ByteArrayContent(body);
@@ -108,28 +110,47 @@ public sealed class EventDelivery
         {
             if (!key.Equals("content-length", StringComparison.OrdinalIgnoreCase)) request.Headers.TryAddWithoutValidation(key, value);
         }
-        request.Headers.TryAddWithoutValidation("pubsubName", _pubsub.Spec.Name);
         if (Field(cloudEvent, "traceparent") is { } traceparent) request.Headers.TryAddWithoutValidation("traceparent", traceparent);
         if (Field(cloudEvent, "tracestate") is { Length: > 0 } tracestate) request.Headers.TryAddWithoutValidation("tracestate", tracestate);
         _app.Stamp(request);
 
+        HttpResponseMessage response;
         try
         {
-            using var response = await _app.Http.SendAsync(request, cancellationToken);
-            if (response.StatusCode == HttpStatusCode.NotFound) return (Outcome.Drop, "404 from the app");
-            if (!response.IsSuccessStatusCode) return (Outcome.Retry, $"the app answered {(int)response.StatusCode}");
-            var reply = await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            return StatusOf(reply) switch
-            {
-                null or "SUCCESS" => (Outcome.Success, ""),
-                "DROP" => (Outcome.Drop, "status DROP"),
-                "RETRY" => (Outcome.Retry, "status RETRY"),
-                var other => (Outcome.Retry, $"unknown status '{other}'"),
-            };
+            response = await _app.Http.SendAsync(request, cancellationToken);
         }
         catch (HttpRequestException e)
         {
-            return (Outcome.Retry, $"the app is unreachable: {e.Message}");
+            throw new EventDeliveryException($"error returned from app channel while sending pub/sub event to app: {e.Message}");
+        }
+        using (response)
+        {
+            var status = (int)response.StatusCode;
+            var reply = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+            {
+                _logger.LogError("non-retriable error returned from app while processing pub/sub event {Id}: {Body}. status code returned: {Status}",
+                    Id(cloudEvent), Encoding.UTF8.GetString(reply), status);
+                return "404 from the app";
+            }
+            if (status is < 200 or > 299)
+            {
+                var text = $"retriable error returned from app while processing pub/sub event {Id(cloudEvent)}, topic: {message.Topic}, body: {Encoding.UTF8.GetString(reply)}. status code returned: {status}";
+                _logger.LogWarning("{Error}", text);
+                throw new StatusCodeException(status, text);
+            }
+            switch (StatusOf(reply))
+            {
+                case null or "" or "SUCCESS":
+                    return null;
+                case "DROP":
+                    _logger.LogWarning("DROP status returned from app while processing pub/sub event {Id}", Id(cloudEvent));
+                    return "status DROP";
+                case "RETRY":
+                    throw new EventDeliveryException($"RETRY status returned from app while processing pub/sub event {Id(cloudEvent)}");
+                case var other:
+                    throw new EventDeliveryException($"unknown status returned from app while processing pub/sub event {Id(cloudEvent)}, status: {other}");
+            }
         }
     }
 
@@ -140,8 +161,10 @@ public sealed class EventDelivery
         try
         {
             using var doc = JsonDocument.Parse(reply);
+            // A status that is not a string fails daprd's decoding into its AppResponse, which it takes as success.
             return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("status", out var status)
-                ? status.ValueKind == JsonValueKind.String ? status.GetString() : status.ToString()
+                   && status.ValueKind == JsonValueKind.String
+                ? status.GetString()
                 : null;
         }
         catch (JsonException)
@@ -164,21 +187,37 @@ public sealed class EventDelivery
         && DateTimeOffset.TryParse(expiration, out var at)
         && at < DateTimeOffset.UtcNow;
 
+    /// <summary>A failure that is left: to the dead-letter topic if one is set and the publish works, else back to the broker.</summary>
     private async Task DeadLetterOrFailAsync(BrokerMessage message, string problem, CancellationToken cancellationToken)
     {
-        if (_subscription.DeadLetterTopic is null)
+        if (_subscription.DeadLetterTopic is not null && await TryDeadLetterAsync(message, cancellationToken))
         {
-            // Handing the failure back lets a broker that can redeliver do so; in-memory logs and forgets it.
-            throw new EventDeliveryException(problem);
+            _logger.LogWarning("{Problem}; sent to dead-letter topic {Topic}", problem, _subscription.DeadLetterTopic);
+            return;
         }
-        _logger.LogWarning("{Problem}; sending it to dead-letter topic {Topic}", problem, _subscription.DeadLetterTopic);
-        await DeadLetterAsync(message, cancellationToken);
+        // Handing the failure back lets the broker do what its component does (redeliver, requeue, drop, log).
+        throw new EventDeliveryException(problem);
     }
 
-    private async Task DeadLetterAsync(BrokerMessage message, CancellationToken cancellationToken)
+    /// <summary>
+    /// Publishes the message as it came from the broker (same bytes, content type and metadata) to the dead-letter topic
+    /// on the same pub/sub, under its outbound policy (subscription.go sendToDeadLetter); false when none is set or it failed.
+    /// </summary>
+    private async Task<bool> TryDeadLetterAsync(BrokerMessage message, CancellationToken cancellationToken)
     {
-        if (_subscription.DeadLetterTopic is not { } deadLetterTopic) return;
-        await _pubsub.PublishAsync(message with { Topic = deadLetterTopic }, cancellationToken);
+        if (_subscription.DeadLetterTopic is not { } deadLetterTopic) return false;
+        try
+        {
+            await _resiliency.ComponentOutbound(_pubsub.Spec.Name, ComponentKind.Pubsub)
+                .RunAsync(async ct => { await _pubsub.PublishAsync(message with { Topic = deadLetterTopic }, ct); return true; }, cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogError("error sending message to dead letter, origin topic: {Topic} dead letter topic {DeadLetterTopic} err: {Error}",
+                message.Topic, deadLetterTopic, e.Message);
+            return false;
+        }
     }
 
     private static string? Field(JsonElement cloudEvent, string name) =>
@@ -187,4 +226,5 @@ public sealed class EventDelivery
     private static string Id(JsonElement cloudEvent) => Field(cloudEvent, "id") ?? "(no id)";
 }
 
+/// <summary>A delivery that failed in a way a retry may fix (daprd's retriable errors).</summary>
 public sealed class EventDeliveryException(string message) : Exception(message);

@@ -2,6 +2,7 @@ using DevSidecar.Resources;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
 using DevSidecar.Invocation;
+using DevSidecar.Resiliency;
 
 namespace DevSidecar.PubSub;
 
@@ -11,8 +12,13 @@ public sealed record BulkEntry(string EntryId, byte[] Event, string ContentType,
 public sealed record FailedEntry(string EntryId, string Error);
 
 /// <summary>Publishing behind both the HTTP and the gRPC front end: envelope, metadata rules and daprd's error codes.</summary>
-public sealed class PublishApi(ComponentRegistry components, SidecarOptions options)
+public sealed class PublishApi(ComponentRegistry components, SidecarOptions options, ResiliencyPolicies resiliency)
 {
+    /// <summary>A publish as daprd's publisher makes it: under the component's outbound policy (publisher/publisher.go).</summary>
+    public Task PublishWithPolicyAsync(IPubSub pubsub, BrokerMessage message, CancellationToken cancellationToken) =>
+        resiliency.ComponentOutbound(pubsub.Spec.Name, ComponentKind.Pubsub)
+            .RunAsync(async ct => { await pubsub.PublishAsync(message, ct); return true; }, cancellationToken);
+
     public IPubSub PubSub(string name)
     {
         if (string.IsNullOrEmpty(name)) throw DaprError.PubSubEmpty();
@@ -28,7 +34,7 @@ public sealed class PublishApi(ComponentRegistry components, SidecarOptions opti
         var message = ToMessage(pubsubName, topic, body, contentType, metadata, traceParent, traceState);
         try
         {
-            await pubsub.PublishAsync(message, cancellationToken);
+            await PublishWithPolicyAsync(pubsub, message, cancellationToken);
         }
         catch (Exception e) when (e is not DaprError and not OperationCanceledException)
         {
@@ -60,7 +66,7 @@ public sealed class PublishApi(ComponentRegistry components, SidecarOptions opti
         {
             try
             {
-                await pubsub.PublishAsync(message, cancellationToken);
+                await PublishWithPolicyAsync(pubsub, message, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -41,7 +41,7 @@ public static partial class ComponentSpecValues
     [GeneratedRegex(@"^(?<n>\d+(\.\d+)?)(?<u>ns|us|µs|ms|s|m|h)")]
     private static partial Regex DurationPart();
 
-    private static TimeSpan? ParseGoDuration(string text)
+    internal static TimeSpan? ParseGoDuration(string text)
     {
         var rest = text.Trim();
         var negative = rest.StartsWith('-');

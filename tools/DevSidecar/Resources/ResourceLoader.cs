@@ -8,7 +8,8 @@ namespace DevSidecar.Resources;
 /// <summary>
 /// Reads Dapr resources (Component, Subscription) from the --resources-path folders as daprd's disk
 /// loader does: every *.yaml / *.yml file in each folder (not recursive), multi-document, scoped by app id.
-/// Other kinds (Configuration, Resiliency, …) are skipped.
+/// Resiliency resources are read from the same folders, as daprd's LoadLocalResiliency does; other kinds
+/// (Configuration, HTTPEndpoint, …) are skipped.
 /// </summary>
 public static class ResourceLoader
 {
@@ -18,6 +19,7 @@ public static class ResourceLoader
         var subscriptions = new List<SubscriptionSpec>();
         var componentFiles = new Dictionary<string, string>(StringComparer.Ordinal);
         var subscriptionFiles = new Dictionary<string, string>(StringComparer.Ordinal);
+        var resiliencies = new List<Resiliency.ResiliencyResource>();
 
         foreach (var path in paths)
         {
@@ -29,7 +31,8 @@ public static class ResourceLoader
                 .Order(StringComparer.Ordinal);
             foreach (var file in files)
             {
-                foreach (var doc in ReadDocuments(file))
+                var documents = ReadDocuments(file);
+                foreach (var doc in documents)
                 {
                     var kind = Str(doc, "kind");
                     var name = Str(Map(doc, "metadata"), "name");
@@ -52,15 +55,22 @@ public static class ResourceLoader
                             }
                             if (InScope(subscription.Scopes ?? [], appId)) subscriptions.Add(subscription);
                             break;
+                        case "Resiliency":
+                            // daprd's resiliency loader unmarshals each file as ONE document: a Resiliency further down a
+                            // multi-document file would be ignored on real Dapr, so it is refused here.
+                            if (!ReferenceEquals(doc, documents[0]))
+                                throw new ResourceLoadException(file, $"resiliency '{name}' must be the first document of its file (daprd reads no other)");
+                            resiliencies.Add(Resiliency.ResiliencyResource.Parse(doc, file));
+                            break;
                         case null:
                             throw new ResourceLoadException(file, $"resource '{name}' has no kind");
                         default:
-                            break; // Configuration, Resiliency, HTTPEndpoint: not interpreted by the dev sidecar.
+                            break; // Configuration, HTTPEndpoint: not interpreted by the dev sidecar.
                     }
                 }
             }
         }
-        return new ResourceSet(components, subscriptions);
+        return new ResourceSet(components, subscriptions) { Resiliencies = resiliencies };
     }
 
     private static bool InScope(IReadOnlyList<string> scopes, string appId) =>

@@ -45,6 +45,9 @@ public sealed record SubscriptionSpec(
 public sealed record ResourceSet(IReadOnlyList<ComponentSpec> Components, IReadOnlyList<SubscriptionSpec> Subscriptions)
 {
     public static readonly ResourceSet Empty = new([], []);
+
+    /// <summary>Every Resiliency resource of the folders, whatever its scopes (<see cref="Resiliency.ResiliencyPolicies"/> filters them).</summary>
+    public IReadOnlyList<Resiliency.ResiliencyResource> Resiliencies { get; init; } = [];
 }
 
 /// <summary>A resource file that stops start-up: it names the file and what is wrong.</summary>

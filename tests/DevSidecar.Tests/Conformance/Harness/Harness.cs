@@ -9,8 +9,9 @@ public sealed record HarnessOptions
     public string AppIdPrefix { get; init; } = "app";
     public string? ApiToken { get; init; }
     public string? AppApiToken { get; init; }
-    public int DeliveryMaxRetries { get; init; } = 3;
-    public TimeSpan DeliveryInitialBackoff { get; init; } = TimeSpan.FromMilliseconds(10);
+    /// <summary>Retries of a failed delivery, as a Resiliency resource (a constant 10 ms apart) on the component
+    /// <c>pubsub</c>'s inbound side; null: no Resiliency resource, so daprd's single attempt.</summary>
+    public int? DeliveryRetries { get; init; } = 3;
     /// <summary>When true the sidecar starts first, pointed at a free port where nothing listens yet;
     /// call <see cref="Harness.StartAppAsync"/> to open it.</summary>
     public bool DeferApp { get; init; }
@@ -54,15 +55,18 @@ public sealed class Harness : IAsyncDisposable
     public static string NewAppId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
 
     /// <summary>
-    /// A cluster as the conformance and broker suites set sidecars up: delivery retried with a short back-off
-    /// (<see cref="HarnessOptions"/>), a one-second grace period, tokens if asked, sidecar logs kept and not printed.
+    /// A cluster as the conformance and broker suites set sidecars up: delivery retried under a Resiliency policy with
+    /// a short back-off (<see cref="HarnessOptions.DeliveryRetries"/>), a one-second grace period, tokens if asked,
+    /// sidecar logs kept and not printed.
     /// </summary>
     public static ClusterOptions ClusterOptions(IReadOnlyDictionary<string, string> resourceFiles, HarnessOptions? options = null, string? scope = null)
     {
         options ??= new HarnessOptions();
+        var files = new Dictionary<string, string>(resourceFiles);
+        if (options.DeliveryRetries is { } retries) files["resiliency.yaml"] = DeliveryResiliency(retries);
         return new ClusterOptions
         {
-            ResourceFiles = resourceFiles,
+            ResourceFiles = files,
             Scope = scope,
             ConsoleLogLevel = LogLevel.None,
             ReadyTimeout = Wait.DefaultTimeout,
@@ -70,13 +74,30 @@ public sealed class Harness : IAsyncDisposable
             {
                 ApiToken = options.ApiToken,
                 AppApiToken = options.AppApiToken,
-                DeliveryMaxRetries = options.DeliveryMaxRetries,
-                DeliveryInitialBackoff = options.DeliveryInitialBackoff,
-                DeliveryMaxBackoff = TimeSpan.FromMilliseconds(100),
                 GracefulShutdown = TimeSpan.FromSeconds(1),
             },
         };
     }
+
+    /// <summary>A Resiliency resource that retries deliveries from the component <c>pubsub</c> <paramref name="retries"/> times, 10 ms apart.</summary>
+    public static string DeliveryResiliency(int retries) => $"""
+        apiVersion: dapr.io/v1alpha1
+        kind: Resiliency
+        metadata:
+          name: delivery
+        spec:
+          policies:
+            retries:
+              delivery:
+                policy: constant
+                duration: 10ms
+                maxRetries: {retries}
+          targets:
+            components:
+              pubsub:
+                inbound:
+                  retry: delivery
+        """;
 
     /// <summary>A cluster on the suite's sidecar settings and <paramref name="componentsYaml"/>, for sidecars of any app ids.</summary>
     public static Cluster ClusterWith(string componentsYaml, HarnessOptions? options = null) =>

@@ -15,7 +15,8 @@ namespace DevSidecar.PubSub.Redis;
 /// <item>a reader does blocking <c>XREADGROUP &gt;</c> on a connection of its own (a blocked command would stall
 /// every other caller of a shared multiplexer) and queues up to <c>queueDepth</c> entries;</item>
 /// <item><c>concurrency</c> workers hand them to the handler and <c>XACK</c> them afterwards, also when the handler
-/// failed (contrib ≥ 1.17); only a handler cancelled by shutdown leaves its entry pending;</item>
+/// failed (contrib v1.17.6 pubsub/redis/redis.go processMessage), unless it failed after <c>processingTimeout</c>;
+/// a handler that failed late or was cancelled by shutdown leaves its entry pending;</item>
 /// <item>every <c>redeliverInterval</c> a reclaimer <c>XAUTOCLAIM</c>s entries pending longer than
 /// <c>processingTimeout</c>, so the message of a consumer that died is delivered again.</item>
 /// </list>
@@ -220,6 +221,7 @@ public sealed class RedisStreamConsumer : IAsyncDisposable
 
     private async Task HandleAsync(StreamMessage message)
     {
+        var started = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             await _handler(new BrokerMessage(_topic, message.Data, CloudEvents.ContentType, message.Metadata), _abort.Token);
@@ -228,6 +230,16 @@ public sealed class RedisStreamConsumer : IAsyncDisposable
         {
             _logger.LogInformation("{Component}: message {Id} of topic {Topic} was being handled at shutdown; left pending for redelivery",
                 _spec.Name, message.Id, _topic);
+            return;
+        }
+        catch (Exception e) when (_settings.ProcessingTimeout > TimeSpan.Zero && _settings.RedeliverInterval > TimeSpan.Zero
+                                  && started.Elapsed >= _settings.ProcessingTimeout)
+        {
+            // contrib runs the handler under a processingTimeout deadline and does not ack a failure once it passed
+            // (pubsub/redis/redis.go processMessage): the entry stays pending and is reclaimed, i.e. delivered again.
+            _logger.LogError("{Component}: handling message {Id} of topic {Topic} failed after processingTimeout ({Timeout}): {Error}; left pending for redelivery",
+                _spec.Name, message.Id, _topic, _settings.ProcessingTimeout, e.Message);
+            _taken.TryRemove(message.Id, out _);
             return;
         }
         catch (Exception e)
