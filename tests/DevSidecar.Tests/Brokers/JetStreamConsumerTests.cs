@@ -29,7 +29,7 @@ public sealed class JetStreamConsumerTests(NatsServerProcess nats) : IClassFixtu
         var cluster = Harness.ClusterWith(ComponentYaml.Join(
                 ComponentYaml.Of("pubsub", "pubsub.jetstream", [("natsURL", nats.Url), .. metadata]),
                 ComponentYaml.Of("statestore", "state.in-memory")),
-            new HarnessOptions { DeliveryMaxRetries = 0 });
+            new HarnessOptions { DeliveryRetries = null });
         _clusters.Add(cluster);
         return cluster;
     }
