@@ -51,6 +51,17 @@ public static class StockRules
     public static bool HeldByAnotherAttempt(StockLevel? level, string orderId, string attemptId) =>
         level?.Pending?.Any(p => p.OrderId == orderId && p.AttemptId != attemptId && p.Kind == PendingKind.Reserve) == true;
 
+    /// <summary>
+    /// One attempt's reservation on one level: the level to write (null: nothing to write), or why it cannot be taken.
+    /// A level that already carries it (a write whose answer was lost) is neither taken from again nor found short.
+    /// </summary>
+    public static (StockLevel? Next, string? Shortage) Reserve(StockLevel? level, string sku, PendingChange reservation)
+    {
+        if (level is not null && Carries(level, reservation)) return (null, null);
+        if (Shortage(level, sku, reservation.Quantity) is { } shortage) return (null, shortage);
+        return (Take(level!, reservation), null);
+    }
+
     /// <summary>The level with a pending reservation taken: its quantity moves from available to reserved at once, so
     /// no other order can sell it; it goes back if the attempt's decision does not count (<see cref="Settle"/>).</summary>
     public static StockLevel Take(StockLevel level, PendingChange reservation) => level with

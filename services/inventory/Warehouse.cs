@@ -123,10 +123,9 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
             Shortage? shortage = null;
             await dapr.UpdateStateAsync<StockLevel>(StockKey(sku), level =>
             {
-                shortage = StockRules.Shortage(level, sku, quantity) is { } reason
-                    ? new Shortage(reason, StockRules.HeldByAnotherAttempt(level, order.OrderId, attemptId))
-                    : null;
-                return level is null || shortage is not null || StockRules.Carries(level, reservation) ? null : StockRules.Take(level, reservation);
+                var (next, reason) = StockRules.Reserve(level, sku, reservation);
+                shortage = reason is null ? null : new Shortage(reason, StockRules.HeldByAnotherAttempt(level, order.OrderId, attemptId));
+                return next;
             }, ct);
             if (shortage is not null) return shortage;
         }

@@ -30,6 +30,20 @@ public class StockRulesTests
     }
 
     [Fact]
+    public void Reserving_takes_once_per_attempt_and_is_all_or_nothing_per_level()
+    {
+        var level = new StockLevel("a", 3, 0);
+        var (taken, shortage) = StockRules.Reserve(level, "a", Reserve("o1", "x", 2));
+        shortage.Should().BeNull();
+        taken.Should().BeEquivalentTo(new StockLevel("a", 1, 2, [Reserve("o1", "x", 2)]));
+
+        StockRules.Reserve(taken, "a", Reserve("o1", "x", 2)).Should().Be(((StockLevel?)null, (string?)null),
+            "the attempt holds it already (its write's answer was lost): nothing to write, and not short");
+        StockRules.Reserve(taken, "a", Reserve("o2", "y", 2)).Should().Be(((StockLevel?)null, "out of stock: a (wanted 2, available 1)"));
+        StockRules.Reserve(null, "ghost", Reserve("o1", "x", 1)).Shortage.Should().Be("unknown sku: ghost");
+    }
+
+    [Fact]
     public void A_shortage_names_the_sku_and_what_is_left()
     {
         StockRules.Shortage(new StockLevel("a", 1, 0), "a", 2).Should().Be("out of stock: a (wanted 2, available 1)");
