@@ -1,3 +1,4 @@
+using Dapr;
 using Dapr.Client;
 using OrderFlow.Contracts;
 
@@ -10,7 +11,7 @@ public static class StateExtensions
     /// <summary>
     /// Read-modify-write of one key under optimistic concurrency: the write carries the ETag that was read
     /// (first-write when the key is new), and a conflict is retried on fresh state rather than lost.
-    /// <paramref name="update"/> returns null to leave the key as it is.
+    /// <paramref name="update"/> returns null to leave the key as it is; it may run more than once.
     /// </summary>
     public static async Task<T?> UpdateStateAsync<T>(this DaprClient dapr, string key, Func<T?, T?> update,
         CancellationToken cancellationToken = default) where T : class
@@ -20,11 +21,34 @@ public static class StateExtensions
             var (current, etag) = await dapr.GetStateAndETagAsync<T>(Components.StateStore, key, cancellationToken: cancellationToken);
             var next = update(current);
             if (next is null) return current;
-            var options = string.IsNullOrEmpty(etag) ? new StateOptions { Concurrency = ConcurrencyMode.FirstWrite } : null;
-            if (await dapr.TrySaveStateAsync(Components.StateStore, key, next, etag ?? "", options, cancellationToken: cancellationToken))
-                return next;
+            var saved = string.IsNullOrEmpty(etag)
+                ? await dapr.TryCreateStateAsync(key, next, cancellationToken)
+                : await dapr.TrySaveStateAsync(Components.StateStore, key, next, etag, cancellationToken: cancellationToken);
+            if (saved) return next;
             if (attempt == MaxAttempts) throw new InvalidOperationException($"gave up updating '{key}' after {MaxAttempts} conflicting writes");
             await Task.Delay(Random.Shared.Next(1, 5 + attempt), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Writes a key that was absent (first-write); false when another writer created it first. daprd answers that
+    /// conflict as Aborted on most stores, which <c>TrySaveStateAsync</c> turns into false, but components-contrib
+    /// v1.17.6 state/redis/redis.go fails a first write on an existing key with a plain error, which daprd
+    /// (pkg/api/grpc/grpc.go, v1.17.9) answers as Internal and the client throws: so a failed write is told from a lost
+    /// race by reading the key again. (A write whose answer was lost in transit also reads as a lost race.)
+    /// </summary>
+    public static async Task<bool> TryCreateStateAsync<T>(this DaprClient dapr, string key, T value, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await dapr.TrySaveStateAsync(Components.StateStore, key, value, "",
+                new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }, cancellationToken: cancellationToken);
+        }
+        catch (DaprException)
+        {
+            var (_, etag) = await dapr.GetStateAndETagAsync<T>(Components.StateStore, key, cancellationToken: cancellationToken);
+            if (string.IsNullOrEmpty(etag)) throw;
+            return false;
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Dapr;
 using Dapr.Client;
 using OrderFlow.Contracts;
@@ -7,17 +6,30 @@ using OrderFlow.ServiceDefaults;
 namespace OrderFlow.Inventory;
 
 /// <summary>
-/// Reserves and releases stock in the state store. A reservation changes the stock levels and records the decision
-/// in one transaction guarded by ETags, so concurrent orders cannot oversell and a redelivered event cannot reserve twice.
+/// Reserves and releases stock in the state store with single-key writes only, each guarded by its ETag.
+/// <para>Why not one transaction over the levels and the reservation: components-contrib v1.17.6 state/redis/redis.go
+/// runs each operation of a transaction as its own script in MULTI/EXEC, so an operation whose ETag no longer matches
+/// fails while the others still apply, and first-write is not enforced inside a transaction; daprd
+/// (pkg/api/grpc/grpc.go, v1.17.9) answers Internal, "error while executing state transaction: …". A reservation could
+/// be stored while its stock write lost the race, and the next delivery would announce stock never taken.</para>
+/// <para>The protocol: the reservation record is the commit point, and every attempt (one delivery of one event) has an
+/// id of its own. (1) For each SKU the attempt takes the stock at once and notes it as pending under its id, in one
+/// write of the level; a SKU short of stock ends it with a rejection. (2) It writes the record, first-write, naming
+/// itself as the decider; if another attempt of the order got there first, that one's decision holds. (3) It settles
+/// each level by the recorded decision: the decider's stock stays (its note goes), any other attempt's goes back. A
+/// delivery that finds the record decided only settles (idempotent) and announces. A release notes its intent on each
+/// level without giving anything back, moves the record Reserved → Released under the record's ETag (one winner), and
+/// then settles: only the recorded release gives stock back, once. A crash leaves notes that the next delivery of the
+/// order settles; until then the noted stock stays held, never sold twice.</para>
 /// </summary>
 public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Warehouse> logger)
 {
     private const string SkuIndexKey = "skus-index";
-    private const int MaxAttempts = 200;
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly TimeSpan WaitForOtherAttempt = TimeSpan.FromSeconds(3);
 
     private static string StockKey(string sku) => $"stock-{sku}";
     private static string ReservationKey(string orderId) => $"reservation-{orderId}";
+    private static string NewAttemptId() => Guid.NewGuid().ToString("N");
 
     public Task<StockLevel?> GetStockAsync(string sku, CancellationToken ct) =>
         dapr.GetStateAsync<StockLevel?>(Components.StateStore, StockKey(sku), cancellationToken: ct);
@@ -25,7 +37,7 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
     public async Task<IReadOnlyList<StockLevel>> ListStockAsync(CancellationToken ct) =>
         (await dapr.ReadIndexedAsync<StockLevel>(SkuIndexKey, StockKey, ct)).OrderBy(l => l.Sku, StringComparer.Ordinal).ToList();
 
-    /// <summary>Sets what is available for a SKU (demos and tests); what is reserved stays.</summary>
+    /// <summary>Sets what is available for a SKU (demos and tests); what is reserved or pending stays.</summary>
     public async Task<StockLevel> SetAvailableAsync(string sku, int available, CancellationToken ct)
     {
         var level = await dapr.UpdateStateAsync<StockLevel>(StockKey(sku), current =>
@@ -48,6 +60,7 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
     public async Task<StepResult> ReserveAsync(OrderDetails order, CancellationToken ct)
     {
         var reservation = await DecideAsync(order, ct);
+        await SettleAsync(reservation, ct);
         if (reservation.Status == ReservationStatus.Rejected)
         {
             await dapr.PublishEventAsync(Components.PubSub, Topics.StockRejected, new StockRejected(order, reservation.Reason!), ct);
@@ -60,86 +73,121 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
     /// <summary>Gives a reservation back (compensation) and announces it; a rejected or unknown reservation holds nothing to give back.</summary>
     public async Task<StepResult> ReleaseAsync(OrderDetails order, string reason, CancellationToken ct)
     {
-        for (var attempt = 1; ; attempt++)
+        var (reservation, etag) = await dapr.GetStateAndETagAsync<Reservation?>(Components.StateStore, ReservationKey(order.OrderId), cancellationToken: ct);
+        if (reservation is { Status: ReservationStatus.Reserved })
         {
-            var (reservation, etag) = await dapr.GetStateAndETagAsync<Reservation?>(Components.StateStore, ReservationKey(order.OrderId), cancellationToken: ct);
-            if (reservation is not { Status: ReservationStatus.Reserved }) break;
-
-            var levels = await ReadLevelsAsync(reservation.Items, ct);
-            var released = StockRules.Release(levels.ToDictionary(l => l.Key, l => l.Value.Level), reservation.Items);
-            var operations = released.Select(l => Upsert(StockKey(l.Sku), l, levels[l.Sku].ETag))
-                .Append(Upsert(ReservationKey(order.OrderId), reservation with { Status = ReservationStatus.Released, Reason = reason, ReleasedAt = clock.GetUtcNow() }, etag))
-                .ToList();
-            if (await TryTransactAsync(operations, ct))
+            var release = new PendingChange(order.OrderId, NewAttemptId(), 0, PendingKind.Release);
+            await NoteReleaseAsync(reservation, release, ct);
+            reservation = await CommitReleaseAsync(reservation with
             {
-                logger.LogInformation("released stock of order {OrderId}: {Reason}", order.OrderId, reason);
-                break;
-            }
-            await BackOffAsync(attempt, order.OrderId, ct);
+                Status = ReservationStatus.Released, Reason = reason, ReleasedAt = clock.GetUtcNow(), ReleasedBy = release.AttemptId,
+            }, etag, ct);
         }
+        if (reservation is { Status: ReservationStatus.Released }) await SettleAsync(reservation, ct);
         await dapr.PublishEventAsync(Components.PubSub, Topics.StockReleased, new StockReleased(order, reason), ct);
         return new StepResult(true);
     }
 
+    /// <summary>The order's recorded decision: found, or made by this attempt, or by a concurrent one that recorded first.</summary>
     private async Task<Reservation> DecideAsync(OrderDetails order, CancellationToken ct)
     {
-        for (var attempt = 1; ; attempt++)
+        if (await GetReservationAsync(order.OrderId, ct) is { } decided) return decided;
+
+        var attemptId = NewAttemptId();
+        var shortage = await TakeStockAsync(order, attemptId, ct);
+        // Stock short because a duplicate delivery of this very order holds it: its decision is moments away, and
+        // rejecting now would race it for a worse answer.
+        if (shortage is { HeldByAnotherAttempt: true } && await AwaitDecisionAsync(order.OrderId, ct) is { } theirs) return theirs;
+
+        var mine = new Reservation(order.OrderId, order.Items, shortage is null ? ReservationStatus.Reserved : ReservationStatus.Rejected,
+            shortage?.Reason, DecidedBy: attemptId);
+        if (await dapr.TryCreateStateAsync(ReservationKey(order.OrderId), mine, ct))
         {
-            if (await GetReservationAsync(order.OrderId, ct) is { } existing) return existing;
-
-            var levels = await ReadLevelsAsync(order.Items, ct);
-            var (reserved, rejection) = StockRules.Reserve(levels.ToDictionary(l => l.Key, l => l.Value.Level), order.Items);
-            var reservation = new Reservation(order.OrderId, order.Items,
-                reserved is null ? ReservationStatus.Rejected : ReservationStatus.Reserved, rejection);
-
-            // The reservation is written first-write (no ETag): a second writer for the same order fails the transaction.
-            var operations = (reserved ?? []).Select(l => Upsert(StockKey(l.Sku), l, levels[l.Sku].ETag))
-                .Append(Upsert(ReservationKey(order.OrderId), reservation, etag: null))
-                .ToList();
-            if (await TryTransactAsync(operations, ct))
-            {
-                logger.LogInformation("order {OrderId}: stock {Outcome}{Reason}", order.OrderId,
-                    reservation.Status == ReservationStatus.Reserved ? "reserved" : "rejected", rejection is null ? "" : $" ({rejection})");
-                return reservation;
-            }
-            await BackOffAsync(attempt, order.OrderId, ct);
+            logger.LogInformation("order {OrderId}: stock {Outcome}{Reason}", order.OrderId,
+                shortage is null ? "reserved" : "rejected", shortage is null ? "" : $" ({shortage.Reason})");
+            return mine;
         }
+        return await GetReservationAsync(order.OrderId, ct)
+               ?? throw new InvalidOperationException($"order {order.OrderId}: the reservation was written by another attempt, yet is not there");
     }
 
-    private async Task<Dictionary<string, (StockLevel? Level, string ETag)>> ReadLevelsAsync(IEnumerable<OrderItem> items, CancellationToken ct)
+    private sealed record Shortage(string Reason, bool HeldByAnotherAttempt);
+
+    /// <summary>Phase 1: takes each SKU's quantity and notes it pending under <paramref name="attemptId"/>; stops at the
+    /// first SKU short of stock (what was taken goes back when the decision is settled).</summary>
+    private async Task<Shortage?> TakeStockAsync(OrderDetails order, string attemptId, CancellationToken ct)
     {
-        var levels = new Dictionary<string, (StockLevel?, string)>();
-        foreach (var sku in StockRules.Demand(items).Keys)
+        foreach (var (sku, quantity) in StockRules.Demand(order.Items).OrderBy(d => d.Key, StringComparer.Ordinal))
         {
-            var (level, etag) = await dapr.GetStateAndETagAsync<StockLevel?>(Components.StateStore, StockKey(sku), cancellationToken: ct);
-            levels[sku] = (level, etag ?? "");
+            var reservation = new PendingChange(order.OrderId, attemptId, quantity, PendingKind.Reserve);
+            Shortage? shortage = null;
+            await dapr.UpdateStateAsync<StockLevel>(StockKey(sku), level =>
+            {
+                var (next, reason) = StockRules.Reserve(level, sku, reservation);
+                shortage = reason is null ? null : new Shortage(reason, StockRules.HeldByAnotherAttempt(level, order.OrderId, attemptId));
+                return next;
+            }, ct);
+            if (shortage is not null) return shortage;
         }
-        return levels;
+        return null;
     }
 
-    private static StateTransactionRequest Upsert<T>(string key, T value, string? etag) =>
-        new(key, JsonSerializer.SerializeToUtf8Bytes(value, Json), StateOperationType.Upsert,
-            string.IsNullOrEmpty(etag) ? null : etag,
-            options: string.IsNullOrEmpty(etag) ? new StateOptions { Concurrency = ConcurrencyMode.FirstWrite } : null);
+    /// <summary>The order's decision once another attempt records it; null if none does within a short while (that attempt died).</summary>
+    private async Task<Reservation?> AwaitDecisionAsync(string orderId, CancellationToken ct)
+    {
+        var deadline = clock.GetUtcNow() + WaitForOtherAttempt;
+        for (var delay = 5; clock.GetUtcNow() < deadline; delay = Math.Min(delay * 2, 200))
+        {
+            if (await GetReservationAsync(orderId, ct) is { } decided) return decided;
+            await Task.Delay(delay, ct);
+        }
+        return null;
+    }
 
-    /// <summary>False when another writer got there first (an ETag no longer matches); daprd reports that as an internal error.</summary>
-    private async Task<bool> TryTransactAsync(IReadOnlyList<StateTransactionRequest> operations, CancellationToken ct)
+    /// <summary>Release phase 1: notes the release on each level (and settles the reservation there, should a cut-off
+    /// delivery have left it pending), so the release can be applied exactly once after it is recorded.</summary>
+    private Task NoteReleaseAsync(Reservation reservation, PendingChange release, CancellationToken ct) =>
+        Task.WhenAll(StockRules.Demand(reservation.Items).Select(d =>
+        {
+            var noted = release with { Quantity = d.Value };
+            return dapr.UpdateStateAsync<StockLevel>(StockKey(d.Key), level =>
+            {
+                if (level is null) return null;
+                var settled = StockRules.Settle(level, reservation);
+                if (!StockRules.Carries(settled, noted)) return StockRules.NoteRelease(settled, noted);
+                return ReferenceEquals(settled, level) ? null : settled;
+            }, ct);
+        }));
+
+    /// <summary>Release phase 2: Reserved → Released under the record's ETag; the decision that holds (this or a concurrent release).</summary>
+    private async Task<Reservation> CommitReleaseAsync(Reservation released, string etag, CancellationToken ct)
     {
         try
         {
-            await dapr.ExecuteStateTransactionAsync(Components.StateStore, operations, cancellationToken: ct);
-            return true;
+            if (await dapr.TrySaveStateAsync(Components.StateStore, ReservationKey(released.OrderId), released, etag, cancellationToken: ct))
+            {
+                logger.LogInformation("released stock of order {OrderId}: {Reason}", released.OrderId, released.Reason);
+                return released;
+            }
         }
-        catch (DaprException e) when (e.InnerException is Grpc.Core.RpcException { StatusCode: Grpc.Core.StatusCode.Internal } rpc
-                                      && rpc.Status.Detail.Contains("etag", StringComparison.OrdinalIgnoreCase))
+        catch (DaprException)
         {
-            return false;
+            // A write whose answer was lost, or a store that reports the conflict as an error: the record tells.
+            if (await GetReservationAsync(released.OrderId, ct) is { Status: ReservationStatus.Released } decided) return decided;
+            throw;
         }
+        return await GetReservationAsync(released.OrderId, ct) is { Status: ReservationStatus.Released } winner
+            ? winner
+            : throw new InvalidOperationException($"order {released.OrderId}: the reservation changed, yet is not released");
     }
 
-    private static Task BackOffAsync(int attempt, string orderId, CancellationToken ct)
-    {
-        if (attempt >= MaxAttempts) throw new InvalidOperationException($"order {orderId}: gave up after {MaxAttempts} conflicting stock updates");
-        return Task.Delay(Random.Shared.Next(1, 5 + Math.Min(attempt, 50)), ct);
-    }
+    /// <summary>Phase 3: resolves what the order has pending on each level by its recorded decision. Idempotent.</summary>
+    private Task SettleAsync(Reservation decision, CancellationToken ct) =>
+        Task.WhenAll(StockRules.Demand(decision.Items).Keys.Select(sku =>
+            dapr.UpdateStateAsync<StockLevel>(StockKey(sku), level =>
+            {
+                if (level is null) return null;
+                var settled = StockRules.Settle(level, decision);
+                return ReferenceEquals(settled, level) ? null : settled;
+            }, ct)));
 }

@@ -1,19 +1,30 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Dapr;
 using Dapr.Client;
 using DevSidecar.Tests.Conformance.Harness;
 
 namespace DevSidecar.Tests.Brokers;
 
-// Oracle: ETag and concurrency semantics, dapr/components-contrib@c23900d2 state/requests.go with
-// state/in-memory/in_memory.go as the reference; errors, bulk, transactions and the TTL header, daprd
-// dapr/dapr@d8450742 pkg/api/http/http.go (constructStateEndpoints), pkg/api/errors/state.go and
+// Oracle: ETag, first-write, TTL and transaction semantics per store, components-contrib v1.17.6 state/in-memory/
+// in_memory.go, state/sqlite/sqlite_dbaccess.go and state/redis/redis.go; errors, bulk, transactions and the TTL header,
+// daprd v1.17.9 pkg/api/http/http.go, pkg/api/grpc/grpc.go (getStateErrorCode, ExecuteStateTransaction) and
 // https://docs.dapr.io/reference/api/state_api/.
-// One suite, run against every store kind through the sidecar's HTTP API and Dapr.Client (gRPC): the real stores
-// must behave as the in-memory reference does.
+// One suite, run against every store kind through the sidecar's HTTP API and Dapr.Client (gRPC); where contrib's
+// stores differ, the store's StoreRules say how.
 public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> where TRun : StateStoreRun
 {
+    /// <summary>Where contrib's stores differ from each other, as an app sees it.</summary>
+    protected sealed record StoreRules(
+        bool EtagOnMissingKeyFails,          // in-memory, sqlite: mismatch; redis: a missing key takes any ETag
+        HttpStatusCode ForeignEtag,          // redis parses its ETag as a number: 400 invalid; the others 409
+        HttpStatusCode FirstWriteConflict,   // redis: a plain error (500); the others an ETag mismatch (409)
+        bool AtomicTransactions,             // redis applies each operation on its own
+        bool WriteWithoutTtlClearsExpiry);   // redis leaves the key's expiry as it was
+
+    protected abstract StoreRules Rules { get; }
+
     private const string Store = "statestore";
     private HttpClient Http => run.Http;
     private DaprClient Dapr => run.Dapr;
@@ -63,14 +74,14 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
     }
 
     [BrokerFact]
-    public async Task An_etag_for_a_missing_key_or_a_foreign_etag_is_a_mismatch()
+    public async Task An_etag_for_a_missing_key_and_a_foreign_etag_are_answered_as_the_store_does()
     {
-        (await Dapr.TrySaveStateAsync(Store, NewKey(), new Order("x", 1), "1")).Should().BeFalse("a missing item counts as a mismatch");
+        (await Dapr.TrySaveStateAsync(Store, NewKey(), new Order("x", 1), "1")).Should().Be(!Rules.EtagOnMissingKeyFails);
 
         var key = NewKey();
         await Dapr.SaveStateAsync(Store, key, new Order("x", 1));
         using var response = await SaveAsync($$"""[{"key":"{{key}}","value":{"id":"y"},"etag":"not-an-etag-of-this-store"}]""");
-        response.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        response.StatusCode.Should().Be(Rules.ForeignEtag);
         (await ErrorCode(response)).Should().Be("ERR_STATE_SAVE");
     }
 
@@ -97,8 +108,16 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
         using (var created = await SaveAsync($$"""[{"key":"{{key}}","value":1,{{firstWrite}}}]"""))
             created.StatusCode.Should().Be(HttpStatusCode.NoContent);
         using var again = await SaveAsync($$"""[{"key":"{{key}}","value":2,{{firstWrite}}}]""");
-        again.StatusCode.Should().Be(HttpStatusCode.Conflict);
+        again.StatusCode.Should().Be(Rules.FirstWriteConflict);
+        (await ErrorCode(again)).Should().Be("ERR_STATE_SAVE");
         (await Dapr.GetStateAsync<int>(Store, key)).Should().Be(1);
+
+        // Dapr.Client: SaveState throws Aborted only where daprd answers Aborted; otherwise Internal.
+        var act = () => Dapr.SaveStateAsync(Store, key, 3, new StateOptions { Concurrency = ConcurrencyMode.FirstWrite });
+        var thrown = await act.Should().ThrowAsync<DaprException>();
+        var rpc = (Grpc.Core.RpcException)thrown.Which.InnerException!;
+        rpc.StatusCode.Should().Be(Rules.FirstWriteConflict == HttpStatusCode.Conflict ? Grpc.Core.StatusCode.Aborted : Grpc.Core.StatusCode.Internal);
+        rpc.Status.Detail.Should().StartWith($"failed saving state in state store {Store}: ");
     }
 
     [BrokerFact]
@@ -112,11 +131,11 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
         });
         var statuses = await Task.WhenAll(attempts);
         statuses.Count(s => s == HttpStatusCode.NoContent).Should().Be(1);
-        statuses.Count(s => s == HttpStatusCode.Conflict).Should().Be(7);
+        statuses.Count(s => s == Rules.FirstWriteConflict).Should().Be(7);
     }
 
     [BrokerFact]
-    public async Task A_transaction_applies_all_or_nothing()
+    public async Task A_transaction_with_a_stale_etag_fails_as_Internal_and_applies_what_the_store_applies()
     {
         var (a, b) = (NewKey(), NewKey());
         await Dapr.SaveStateAsync(Store, b, "to-delete");
@@ -138,8 +157,21 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
             """));
         failed.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
         (await ErrorCode(failed)).Should().Be("ERR_STATE_TRANSACTION");
-        (await Dapr.GetStateAsync<string>(Store, c)).Should().BeNull("nothing of a failed transaction is applied");
         (await Dapr.GetStateAsync<string>(Store, a)).Should().Be("moved-on");
+        (await Dapr.GetStateAsync<string>(Store, c)).Should().Be(Rules.AtomicTransactions ? null : "new");
+
+        // Dapr.Client: Internal with daprd's text.
+        var d = NewKey();
+        var act = () => Dapr.ExecuteStateTransactionAsync(Store,
+        [
+            new StateTransactionRequest(d, Encoding.UTF8.GetBytes("\"d\""), StateOperationType.Upsert),
+            new StateTransactionRequest(a, Encoding.UTF8.GetBytes("\"stale\""), StateOperationType.Upsert, etag),
+        ]);
+        var thrown = await act.Should().ThrowAsync<DaprException>();
+        var rpc = (Grpc.Core.RpcException)thrown.Which.InnerException!;
+        rpc.StatusCode.Should().Be(Grpc.Core.StatusCode.Internal);
+        rpc.Status.Detail.Should().StartWith("error while executing state transaction: ");
+        (await Dapr.GetStateAsync<string>(Store, d)).Should().Be(Rules.AtomicTransactions ? null : "d");
     }
 
     [BrokerFact]
@@ -158,15 +190,18 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
     }
 
     [BrokerFact]
-    public async Task A_write_without_ttl_makes_the_item_lasting_again()
+    public async Task A_write_without_ttl_keeps_or_clears_the_expiry_as_the_store_does()
     {
         var key = NewKey();
         await Dapr.SaveStateAsync(Store, key, "short", metadata: new Dictionary<string, string> { ["ttlInSeconds"] = "1" });
-        await Dapr.SaveStateAsync(Store, key, "lasting");
+        await Dapr.SaveStateAsync(Store, key, "second");
         using (var got = await Http.GetAsync($"/v1.0/state/{Store}/{key}"))
-            got.Headers.Contains("metadata.ttlExpireTime").Should().BeFalse();
-        await Wait.StaysAsync(() => Dapr.GetStateAsync<string>(Store, key).GetAwaiter().GetResult() == "lasting",
-            "the value outlives the first write's TTL", TimeSpan.FromSeconds(1.5));
+            got.Headers.Contains("metadata.ttlExpireTime").Should().Be(!Rules.WriteWithoutTtlClearsExpiry);
+        if (Rules.WriteWithoutTtlClearsExpiry)
+            await Wait.StaysAsync(() => Dapr.GetStateAsync<string>(Store, key).GetAwaiter().GetResult() == "second",
+                "the value outlives the first write's TTL", TimeSpan.FromSeconds(1.5));
+        else
+            await Wait.UntilAsync(async () => (await Dapr.GetStateAsync<string>(Store, key)) is null, "the first write's TTL still applies", TimeSpan.FromSeconds(10));
     }
 
     [BrokerFact]
@@ -198,9 +233,18 @@ public abstract class StateStoreSemantics<TRun>(TRun run) : IClassFixture<TRun> 
     }
 }
 
-public sealed class InMemoryStateSemanticsTests(InMemoryStoreRun run) : StateStoreSemantics<InMemoryStoreRun>(run);
+public sealed class InMemoryStateSemanticsTests(InMemoryStoreRun run) : StateStoreSemantics<InMemoryStoreRun>(run)
+{
+    protected override StoreRules Rules { get; } = new(true, HttpStatusCode.Conflict, HttpStatusCode.Conflict, true, true);
+}
 
 [RequiresBroker("redis-server")]
-public sealed class RedisStateSemanticsTests(RedisStoreRun run) : StateStoreSemantics<RedisStoreRun>(run);
+public sealed class RedisStateSemanticsTests(RedisStoreRun run) : StateStoreSemantics<RedisStoreRun>(run)
+{
+    protected override StoreRules Rules { get; } = new(false, HttpStatusCode.BadRequest, HttpStatusCode.InternalServerError, false, false);
+}
 
-public sealed class SqliteStateSemanticsTests(SqliteStoreRun run) : StateStoreSemantics<SqliteStoreRun>(run);
+public sealed class SqliteStateSemanticsTests(SqliteStoreRun run) : StateStoreSemantics<SqliteStoreRun>(run)
+{
+    protected override StoreRules Rules { get; } = new(true, HttpStatusCode.Conflict, HttpStatusCode.Conflict, true, true);
+}

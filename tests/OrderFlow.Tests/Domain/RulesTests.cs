@@ -7,34 +7,114 @@ namespace OrderFlow.Tests.Domain;
 
 public class StockRulesTests
 {
-    private static Dictionary<string, StockLevel?> Levels(params StockLevel[] levels) => levels.ToDictionary(l => l.Sku, l => (StockLevel?)l);
+    private static PendingChange Reserve(string order, string attempt, int quantity) => new(order, attempt, quantity, PendingKind.Reserve);
+    private static PendingChange Release(string order, string attempt, int quantity) => new(order, attempt, quantity, PendingKind.Release);
+    private static Reservation Decided(string order, ReservationStatus status, string decidedBy, string? releasedBy = null) =>
+        new(order, [new OrderItem("a", 1)], status, null, DecidedBy: decidedBy, ReleasedBy: releasedBy);
 
     [Fact]
-    public void Reserving_moves_quantities_from_available_to_reserved_adding_up_repeated_skus()
+    public void Demand_adds_up_repeated_skus()
     {
-        var (levels, rejection) = StockRules.Reserve(Levels(new StockLevel("a", 5, 1)), [new OrderItem("a", 2), new OrderItem("a", 1)]);
-        rejection.Should().BeNull();
-        levels.Should().Equal(new StockLevel("a", 2, 4));
+        StockRules.Demand([new OrderItem("a", 2), new OrderItem("b", 1), new OrderItem("a", 1)])
+            .Should().BeEquivalentTo(new Dictionary<string, int> { ["a"] = 3, ["b"] = 1 });
     }
 
     [Fact]
-    public void Reserving_is_all_or_nothing()
+    public void Taking_moves_the_quantity_to_reserved_at_once_and_notes_it_pending()
     {
-        var (levels, rejection) = StockRules.Reserve(Levels(new StockLevel("a", 5, 0), new StockLevel("b", 1, 0)), [new OrderItem("a", 1), new OrderItem("b", 2)]);
-        levels.Should().BeNull();
-        rejection.Should().Be("out of stock: b (wanted 2, available 1)");
+        var taken = StockRules.Take(new StockLevel("a", 5, 1), Reserve("o1", "x", 3));
+        (taken.Available, taken.Reserved).Should().Be((2, 4));
+        taken.Pending.Should().Equal(Reserve("o1", "x", 3));
+        StockRules.Carries(taken, Reserve("o1", "x", 3)).Should().BeTrue();
+        StockRules.Carries(taken, Reserve("o1", "y", 3)).Should().BeFalse("another attempt of the same order has not taken it");
     }
 
     [Fact]
-    public void An_unknown_sku_is_rejected()
+    public void Reserving_takes_once_per_attempt_and_is_all_or_nothing_per_level()
     {
-        StockRules.Reserve(Levels(), [new OrderItem("ghost", 1)]).Rejection.Should().Be("unknown sku: ghost");
+        var level = new StockLevel("a", 3, 0);
+        var (taken, shortage) = StockRules.Reserve(level, "a", Reserve("o1", "x", 2));
+        shortage.Should().BeNull();
+        taken.Should().BeEquivalentTo(new StockLevel("a", 1, 2, [Reserve("o1", "x", 2)]));
+
+        StockRules.Reserve(taken, "a", Reserve("o1", "x", 2)).Should().Be(((StockLevel?)null, (string?)null),
+            "the attempt holds it already (its write's answer was lost): nothing to write, and not short");
+        StockRules.Reserve(taken, "a", Reserve("o2", "y", 2)).Should().Be(((StockLevel?)null, "out of stock: a (wanted 2, available 1)"));
+        StockRules.Reserve(null, "ghost", Reserve("o1", "x", 1)).Shortage.Should().Be("unknown sku: ghost");
     }
 
     [Fact]
-    public void Releasing_gives_back_what_was_reserved()
+    public void A_shortage_names_the_sku_and_what_is_left()
     {
-        StockRules.Release(Levels(new StockLevel("a", 2, 3)), [new OrderItem("a", 3)]).Should().Equal(new StockLevel("a", 5, 0));
+        StockRules.Shortage(new StockLevel("a", 1, 0), "a", 2).Should().Be("out of stock: a (wanted 2, available 1)");
+        StockRules.Shortage(null, "ghost", 1).Should().Be("unknown sku: ghost");
+        StockRules.Shortage(new StockLevel("a", 2, 0), "a", 2).Should().BeNull();
+    }
+
+    [Fact]
+    public void Stock_held_by_another_attempt_of_the_same_order_is_told_apart()
+    {
+        var level = new StockLevel("a", 0, 1, [Reserve("o1", "x", 1)]);
+        StockRules.HeldByAnotherAttempt(level, "o1", "y").Should().BeTrue();
+        StockRules.HeldByAnotherAttempt(level, "o1", "x").Should().BeFalse();
+        StockRules.HeldByAnotherAttempt(level, "o2", "y").Should().BeFalse();
+    }
+
+    [Fact]
+    public void Settling_keeps_the_deciding_attempts_stock_and_gives_back_every_other_attempts()
+    {
+        var level = new StockLevel("a", 4, 6, [Reserve("o1", "x", 2), Reserve("o1", "y", 2), Reserve("o2", "z", 2)]);
+
+        var settled = StockRules.Settle(level, Decided("o1", ReservationStatus.Reserved, decidedBy: "x"));
+
+        settled.Should().BeEquivalentTo(new StockLevel("a", 6, 4, [Reserve("o2", "z", 2)]), "another order's pending change is not this decision's");
+    }
+
+    [Fact]
+    public void Settling_a_rejection_gives_back_all_the_order_took()
+    {
+        var level = new StockLevel("a", 0, 3, [Reserve("o1", "x", 3)]);
+        StockRules.Settle(level, Decided("o1", ReservationStatus.Rejected, decidedBy: "x")).Should().Be(new StockLevel("a", 3, 0));
+    }
+
+    [Fact]
+    public void Settling_is_idempotent_and_leaves_a_level_without_pending_changes_of_the_order_as_it_is()
+    {
+        var level = new StockLevel("a", 4, 6, [Reserve("o1", "x", 2)]);
+        var decision = Decided("o1", ReservationStatus.Reserved, decidedBy: "x");
+        var once = StockRules.Settle(level, decision);
+        once.Should().Be(new StockLevel("a", 4, 6));
+        StockRules.Settle(once, decision).Should().BeSameAs(once);
+    }
+
+    [Fact]
+    public void A_noted_release_gives_nothing_back_until_it_is_recorded()
+    {
+        var noted = StockRules.NoteRelease(new StockLevel("a", 2, 3), Release("o1", "r", 3));
+        (noted.Available, noted.Reserved).Should().Be((2, 3));
+
+        StockRules.Settle(noted, Decided("o1", ReservationStatus.Reserved, decidedBy: "x")).Should().BeSameAs(noted, "the release is not recorded yet");
+    }
+
+    [Fact]
+    public void Settling_a_recorded_release_applies_it_once_and_drops_the_other_attempts_releases()
+    {
+        var level = new StockLevel("a", 2, 3, [Release("o1", "r1", 3), Release("o1", "r2", 3)]);
+        var released = Decided("o1", ReservationStatus.Released, decidedBy: "x", releasedBy: "r2");
+
+        var settled = StockRules.Settle(level, released);
+
+        settled.Should().Be(new StockLevel("a", 5, 0));
+        StockRules.Settle(settled, released).Should().BeSameAs(settled);
+    }
+
+    [Fact]
+    public void Settling_a_release_also_settles_the_reservation_it_gives_back()
+    {
+        // Two attempts each took 3 of 6; the release was recorded before either settled.
+        var level = new StockLevel("a", 0, 6, [Reserve("o1", "x", 3), Reserve("o1", "y", 3), Release("o1", "r", 3)]);
+        StockRules.Settle(level, Decided("o1", ReservationStatus.Released, decidedBy: "x", releasedBy: "r"))
+            .Should().Be(new StockLevel("a", 6, 0));
     }
 }
 

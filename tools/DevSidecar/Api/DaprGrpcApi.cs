@@ -100,8 +100,8 @@ public class DaprGrpcApi(SidecarRuntime runtime)
 
     public virtual Task<Empty> DeleteBulkState(DeleteBulkStateRequest request, ServerCallContext context) => Run(async () =>
     {
-        foreach (var item in request.States)
-            await runtime.State.DeleteAsync(request.StoreName, item.Key, item.Etag?.Value, ConcurrencyOf(item.Options), context.CancellationToken);
+        await runtime.State.DeleteBulkAsync(request.StoreName,
+            request.States.Select(i => (i.Key, i.Etag?.Value, ConcurrencyOf(i.Options))).ToList(), context.CancellationToken);
         return new Empty();
     });
 
@@ -201,8 +201,12 @@ public class DaprGrpcApi(SidecarRuntime runtime)
         return Task.FromResult(new Empty());
     }
 
-    private static Concurrency ConcurrencyOf(StateOptions? options) =>
-        options?.Concurrency == Proto.StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite ? Concurrency.FirstWrite : Concurrency.LastWrite;
+    private static Concurrency ConcurrencyOf(StateOptions? options) => options?.Concurrency switch
+    {
+        Proto.StateOptions.Types.StateConcurrency.ConcurrencyFirstWrite => Concurrency.FirstWrite,
+        Proto.StateOptions.Types.StateConcurrency.ConcurrencyLastWrite => Concurrency.LastWrite,
+        _ => Concurrency.Unspecified,
+    };
 
     private static async Task<T> Run<T>(Func<Task<T>> call)
     {

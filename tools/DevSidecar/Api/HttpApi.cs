@@ -378,8 +378,12 @@ public static class HttpApi
         }
     }
 
-    private static Concurrency ParseConcurrency(string? value) =>
-        value == "first-write" ? Concurrency.FirstWrite : Concurrency.LastWrite;
+    private static Concurrency ParseConcurrency(string? value) => value switch
+    {
+        "first-write" => Concurrency.FirstWrite,
+        "last-write" => Concurrency.LastWrite,
+        _ => Concurrency.Unspecified,
+    };
 
     private static Dictionary<string, string> Merge(IReadOnlyDictionary<string, string> outer, JsonObject? inner)
     {

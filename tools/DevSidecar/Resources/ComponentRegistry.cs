@@ -10,7 +10,7 @@ public sealed class ComponentRegistry : IAsyncDisposable
     private static readonly Dictionary<string, Func<ComponentSpec, string, ILogger, object>> Factories = new(StringComparer.Ordinal)
     {
         ["pubsub.in-memory"] = (spec, scope, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{scope}/{spec.Name}"), logger),
-        ["state.in-memory"] = (spec, scope, _) => InMemoryStateStore.Create(spec, scope),
+        ["state.in-memory"] = (spec, _, _) => new InMemoryStateStore(spec), // per sidecar, as in daprd
         ["pubsub.redis"] = (spec, _, logger) => new DevSidecar.PubSub.Redis.RedisStreamsPubSub(spec, logger),
         ["state.redis"] = (spec, _, logger) => new DevSidecar.State.Redis.RedisStateStore(spec, logger),
         ["state.sqlite"] = (spec, _, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, logger),

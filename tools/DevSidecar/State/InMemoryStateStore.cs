@@ -1,46 +1,43 @@
-using System.Collections.Concurrent;
 using DevSidecar.Resources;
 
 namespace DevSidecar.State;
 
 /// <summary>
-/// state.in-memory. Shared by every sidecar of one dev-sidecar process that loads a store of the same name
-/// (daprd's lives inside one sidecar); keys are prefixed by app id, so apps still see only their own state.
+/// state.in-memory as components-contrib v1.17.6 state/in-memory/in_memory.go has it: one per sidecar (each daprd
+/// holds its own), nothing survives a restart. A given ETag must match the item (a missing item is a mismatch, also
+/// under last-write); first-write without an ETag fails when the item exists, for a delete too. Multi checks every
+/// operation, then applies them all: all-or-nothing. ttlInSeconds &lt;= 0 means no expiry.
 /// </summary>
-public sealed class InMemoryStateStore(ComponentSpec spec, InMemoryStateStore.Data data) : IStateStore
+public sealed class InMemoryStateStore(ComponentSpec spec) : IStateStore
 {
-    private static readonly ConcurrentDictionary<string, Data> Stores = new(StringComparer.Ordinal);
-
-    public static InMemoryStateStore Create(ComponentSpec spec, string scope) => new(spec, Stores.GetOrAdd($"{scope}/{spec.Name}", _ => new Data()));
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, StoredItem> _items = new(StringComparer.Ordinal);
 
     public ComponentSpec Spec => spec;
     public IReadOnlyList<string> Features => ["ETAG", "TRANSACTIONAL", "TTL", "DELETE_WITH_PREFIX", "ACTOR"];
 
     public Task<StoredItem?> GetAsync(string key, CancellationToken cancellationToken)
     {
-        lock (data.Lock)
+        lock (_lock)
         {
-            return Task.FromResult(data.Live(key, DateTimeOffset.UtcNow));
+            return Task.FromResult(Live(key, DateTimeOffset.UtcNow));
         }
     }
 
-    public Task ApplyAsync(IReadOnlyList<StateWrite> writes, bool atomic, CancellationToken cancellationToken)
+    public Task WriteAsync(StateWrite write, CancellationToken cancellationToken) => MultiAsync([write], cancellationToken);
+
+    public Task MultiAsync(IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
     {
-        lock (data.Lock)
+        var ttls = writes.Select(w => w.IsDelete ? null : w.TtlSeconds).ToList(); // a bad TTL fails before anything
+        lock (_lock)
         {
             var now = DateTimeOffset.UtcNow;
-            if (atomic)
+            foreach (var write in writes) Check(write, now);
+            for (var i = 0; i < writes.Count; i++)
             {
-                foreach (var write in writes) Check(write, now);
-                foreach (var write in writes) Apply(write, now);
-            }
-            else
-            {
-                foreach (var write in writes)
-                {
-                    Check(write, now);
-                    Apply(write, now);
-                }
+                var write = writes[i];
+                if (write.IsDelete) _items.Remove(write.Key);
+                else _items[write.Key] = new StoredItem(write.Value!, Guid.NewGuid().ToString(), ttls[i] is > 0 and var ttl ? now.AddSeconds(ttl) : null);
             }
         }
         return Task.CompletedTask;
@@ -48,37 +45,29 @@ public sealed class InMemoryStateStore(ComponentSpec spec, InMemoryStateStore.Da
 
     private void Check(StateWrite write, DateTimeOffset now)
     {
-        var current = data.Live(write.Key, now);
-        var mismatch = write.ETag is { Length: > 0 } etag
-            ? current is null || current.ETag != etag
-            : write.Concurrency == Concurrency.FirstWrite && current is not null && !write.IsDelete;
-        if (mismatch) throw new ETagMismatchException(write.Key);
+        var current = Live(write.Key, now);
+        if (write.Concurrency == Concurrency.FirstWrite && !write.HasETag)
+        {
+            if (current is not null) throw new ETagException(ETagErrorKind.Mismatch, "item already exists and no etag was passed");
+        }
+        else if (write.HasETag)
+        {
+            if (current is null) throw new ETagException(ETagErrorKind.Mismatch, $"state not exist or expired for key={write.Key}");
+            if (current.ETag != write.ETag)
+                throw new ETagException(ETagErrorKind.Mismatch, $"state etag not match for key={write.Key}: current={current.ETag}, expect={write.ETag}");
+        }
     }
 
-    private void Apply(StateWrite write, DateTimeOffset now)
+    private StoredItem? Live(string key, DateTimeOffset now)
     {
-        if (write.IsDelete)
-            data.Items.Remove(write.Key);
-        else
-            data.Items[write.Key] = new StoredItem(write.Value!, Guid.NewGuid().ToString(), write.Ttl is { } ttl ? now + ttl : null);
+        if (!_items.TryGetValue(key, out var item)) return null;
+        if (item.ExpiresAt is { } expires && expires <= now)
+        {
+            _items.Remove(key);
+            return null;
+        }
+        return item;
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-    public sealed class Data
-    {
-        public readonly Lock Lock = new();
-        public readonly Dictionary<string, StoredItem> Items = new(StringComparer.Ordinal);
-
-        public StoredItem? Live(string key, DateTimeOffset now)
-        {
-            if (!Items.TryGetValue(key, out var item)) return null;
-            if (item.ExpiresAt is { } expires && expires <= now)
-            {
-                Items.Remove(key);
-                return null;
-            }
-            return item;
-        }
-    }
 }

@@ -31,49 +31,91 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
         return await store.GetAsync(StoreKey(store, key), cancellationToken);
     }
 
+    /// <summary>daprd's SaveState: one item is contrib's Set, several run at once (contrib's default BulkSet) and
+    /// their errors are joined; if all of them are ETag errors the whole is one (daprd pkg/components/state/bulk.go).</summary>
     public async Task SaveAsync(string storeName, IReadOnlyList<StateSave> items, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
-        var writes = items.Select(i => new StateWrite(StoreKey(store, i.Key), i.Value, i.ETag, i.Concurrency, Ttl(i.Metadata))).ToList();
-        try
-        {
-            await store.ApplyAsync(writes, atomic: false, cancellationToken);
-        }
-        catch (ETagMismatchException e)
-        {
-            throw new DaprError(409, StatusCode.Aborted, "ERR_STATE_SAVE", $"failed saving state in state store {storeName}: {e.Message}");
-        }
+        var writes = items.Select(i => new StateWrite(StoreKey(store, i.Key), i.Value, i.ETag, i.Concurrency, i.Metadata)).ToList();
+        if (await WriteAllAsync(store, writes, cancellationToken) is { } error)
+            throw StoreError(error, "ERR_STATE_SAVE", $"failed saving state in state store {storeName}: {error.Message}");
     }
 
     public async Task DeleteAsync(string storeName, string key, string? etag, Concurrency concurrency, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
-        try
-        {
-            await store.ApplyAsync([new StateWrite(StoreKey(store, key), null, etag, concurrency, null)], atomic: false, cancellationToken);
-        }
-        catch (ETagMismatchException e)
-        {
-            throw new DaprError(409, StatusCode.Aborted, "ERR_STATE_DELETE", $"failed deleting state with key {key}: {e.Message}");
-        }
+        if (await WriteAllAsync(store, [new StateWrite(StoreKey(store, key), null, etag, concurrency, StateWrite.NoMetadata)], cancellationToken) is { } error)
+            throw StoreError(error, "ERR_STATE_DELETE", $"failed deleting state with key {key}: {error.Message}");
     }
 
+    public async Task DeleteBulkAsync(string storeName, IReadOnlyList<(string Key, string? ETag, Concurrency Concurrency)> items, CancellationToken cancellationToken)
+    {
+        var store = Store(storeName);
+        var writes = items.Select(i => new StateWrite(StoreKey(store, i.Key), null, i.ETag, i.Concurrency, StateWrite.NoMetadata)).ToList();
+        if (await WriteAllAsync(store, writes, cancellationToken) is { } error)
+            throw StoreError(error, "ERR_STATE_DELETE_BULK", $"failed deleting state in state store {storeName}: {error.Message}");
+    }
+
+    /// <summary>daprd's ExecuteStateTransaction: contrib's Multi, any failure Internal / 500 (pkg/api/grpc/grpc.go,
+    /// pkg/api/http/http.go). What a failed Multi left applied depends on the store.</summary>
     public async Task TransactAsync(string storeName, IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
         if (!store.Features.Contains("TRANSACTIONAL"))
             throw new DaprError(500, StatusCode.Internal, "ERR_STATE_STORE_NOT_SUPPORTED", $"state store {storeName} doesn't support transactions");
-        var writes = operations.Select(o => new StateWrite(StoreKey(store, o.Key), o.Value, o.ETag, o.Concurrency, Ttl(o.Metadata))).ToList();
+        var writes = operations.Select(o => new StateWrite(StoreKey(store, o.Key), o.Value, o.ETag, o.Concurrency, o.Metadata)).ToList();
         try
         {
-            await store.ApplyAsync(writes, atomic: true, cancellationToken);
+            await store.MultiAsync(writes, cancellationToken);
         }
-        catch (ETagMismatchException e)
+        catch (StateStoreException e)
         {
-            // Unlike a single save, any transaction failure is a 500 / Internal.
             throw new DaprError(500, StatusCode.Internal, "ERR_STATE_TRANSACTION", $"error while executing state transaction: {e.Message}");
         }
     }
+
+    private static async Task<StateStoreException?> WriteAllAsync(IStateStore store, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        if (writes.Count == 1)
+        {
+            try
+            {
+                await store.WriteAsync(writes[0], cancellationToken);
+                return null;
+            }
+            catch (StateStoreException e)
+            {
+                return e;
+            }
+        }
+        var results = await Task.WhenAll(writes.Select(async w =>
+        {
+            try
+            {
+                await store.WriteAsync(w, cancellationToken);
+                return null;
+            }
+            catch (StateStoreException e)
+            {
+                return e;
+            }
+        }));
+        var errors = results.OfType<StateStoreException>().ToList();
+        if (errors.Count == 0) return null;
+        var joined = string.Join("\n", errors.Select(e => e.Message));
+        if (errors.All(e => e is ETagException))
+            return new ETagException(errors.Any(e => e is ETagException { Kind: ETagErrorKind.Invalid }) ? ETagErrorKind.Invalid : ETagErrorKind.Mismatch, joined);
+        return new StateStoreException(joined);
+    }
+
+    /// <summary>daprd's mapping of a store error on a save or delete: an ETag mismatch is Aborted / 409, an invalid
+    /// ETag InvalidArgument / 400, anything else Internal / 500 (getStateErrorCode, stateErrorResponse).</summary>
+    private static DaprError StoreError(StateStoreException error, string errorCode, string message) => error switch
+    {
+        ETagException { Kind: ETagErrorKind.Mismatch } => new DaprError(409, StatusCode.Aborted, errorCode, message),
+        ETagException { Kind: ETagErrorKind.Invalid } => new DaprError(400, StatusCode.InvalidArgument, errorCode, message),
+        _ => new DaprError(500, StatusCode.Internal, errorCode, message),
+    };
 
     /// <summary>The key as stored: <c>prefix||key</c>. A user key containing the separator is rejected, as daprd does.</summary>
     public string StoreKey(IStateStore store, string key)
@@ -93,11 +135,4 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
 
     /// <summary>How daprd reports an item's expiry (metadata ttlExpireTime): RFC3339 UTC.</summary>
     public static string ExpireTimeText(DateTimeOffset expires) => expires.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'");
-
-    private static TimeSpan? Ttl(IReadOnlyDictionary<string, string> metadata)
-    {
-        if (!metadata.TryGetValue("ttlInSeconds", out var raw)) return null;
-        if (!long.TryParse(raw, out var seconds)) throw DaprError.Malformed($"ttlInSeconds '{raw}' is not an integer");
-        return seconds < 0 ? null : TimeSpan.FromSeconds(seconds);
-    }
 }

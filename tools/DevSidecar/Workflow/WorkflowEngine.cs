@@ -213,7 +213,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     {
         _instances.TryRemove(instanceId, out _);
         if (_store is null) return;
-        await _store.ApplyAsync([new StateWrite(_keyPrefix + instanceId, null, null, Concurrency.LastWrite, null)], atomic: false, ct);
+        await _store.WriteAsync(new StateWrite(_keyPrefix + instanceId, null, null, Concurrency.LastWrite, StateWrite.NoMetadata), ct);
         await UpdateIndexAsync(chunks => chunks.FindIndex(chunk => chunk.Remove(instanceId)), ct);
     }
 
@@ -836,7 +836,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     private async Task SaveAsync(InstanceRecord instance, CancellationToken ct)
     {
         if (_store is null) return;
-        await _store.ApplyAsync([new StateWrite(_keyPrefix + instance.InstanceId, instance.Serialize(), null, Concurrency.LastWrite, null)], atomic: false, ct);
+        await _store.WriteAsync(new StateWrite(_keyPrefix + instance.InstanceId, instance.Serialize(), null, Concurrency.LastWrite, StateWrite.NoMetadata), ct);
     }
 
     /// <summary>Changes the index in memory and saves the one chunk <paramref name="change"/> returns (none if -1).</summary>
@@ -849,7 +849,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
             var changed = change(_indexChunks);
             if (changed < 0) return;
             var ids = JsonSerializer.SerializeToUtf8Bytes(_indexChunks[changed], SidecarJson.Default.ListString);
-            await _store.ApplyAsync([new StateWrite(IndexChunkKey(changed), ids, null, Concurrency.LastWrite, null)], atomic: false, ct);
+            await _store.WriteAsync(new StateWrite(IndexChunkKey(changed), ids, null, Concurrency.LastWrite, StateWrite.NoMetadata), ct);
         }
         finally
         {

@@ -23,16 +23,18 @@ public sealed record HarnessOptions
 
 /// <summary>
 /// The conformance suite's cluster: the in-process test app and a sidecar for it, on the components <c>pubsub</c>
-/// (pubsub.in-memory), <c>statestore</c> and <c>sharedstore</c> (state.in-memory) and the suite's declarative
+/// (pubsub.in-memory), <c>statestore</c> (state.in-memory, per sidecar) and <c>sharedstore</c> (state.sqlite, one file) and the suite's declarative
 /// subscriptions. Cheap enough to create per test; every harness has its own ports, app id, scope and folders.
 /// </summary>
 public sealed class Harness : IAsyncDisposable
 {
     private readonly Cluster _cluster;
+    private readonly TempFolder _folder;
 
-    private Harness(Cluster cluster, string appId, HarnessOptions options, Sidecar sidecar, int appPort, TestApp? app)
+    private Harness(Cluster cluster, TempFolder folder, string appId, HarnessOptions options, Sidecar sidecar, int appPort, TestApp? app)
     {
         _cluster = cluster;
+        _folder = folder;
         AppId = appId;
         Options = options;
         Sidecar = sidecar;
@@ -109,15 +111,16 @@ public sealed class Harness : IAsyncDisposable
         var appId = NewAppId(options.AppIdPrefix);
         // All sidecars of one harness share its scope (the in-memory components are shared within a scope, like the
         // apps of one run); harnesses are isolated from each other.
+        var folder = new TempFolder("harness-");
         var cluster = new Cluster(ClusterOptions(
-            new Dictionary<string, string> { ["components.yaml"] = Components, ["subscriptions.yaml"] = Subscriptions(appId) }, options, scope: appId));
+            new Dictionary<string, string> { ["components.yaml"] = Components(folder), ["subscriptions.yaml"] = Subscriptions(appId) }, options, scope: appId));
         var app = options.DeferApp ? null : cluster.Own(await TestApp.StartAsync(0, options.Subscribe));
         var appPort = app?.Port ?? FreePorts.PickOutsideEphemeralRange();
         var sidecar = app is not null && options.WaitReady
             ? await cluster.StartReadySidecarAsync(appId, appPort)
             : await cluster.StartSidecarAsync(appId, appPort);
         app?.UseSidecar(sidecar);
-        return new Harness(cluster, appId, options, sidecar, appPort, app);
+        return new Harness(cluster, folder, appId, options, sidecar, appPort, app);
     }
 
     /// <summary>Opens the app on the port the sidecar was told about (DeferApp harnesses).</summary>
@@ -136,12 +139,14 @@ public sealed class Harness : IAsyncDisposable
         Dapr.Dispose();
         Http.Dispose();
         await _cluster.DisposeAsync();
+        _folder.Dispose();
     }
 
-    private static readonly string Components = ComponentYaml.Join(
+    // sharedstore is shared by the harness's sidecars as a database file is on daprd (state.in-memory is per sidecar).
+    private static string Components(TempFolder folder) => ComponentYaml.Join(
         ComponentYaml.Of("pubsub", "pubsub.in-memory"),
         ComponentYaml.Of("statestore", "state.in-memory", ("actorStateStore", "true")),
-        ComponentYaml.Of("sharedstore", "state.in-memory", ("keyPrefix", "name")));
+        ComponentYaml.Of("sharedstore", "state.sqlite", ("keyPrefix", "name"), ("connectionString", folder.Combine("shared.db"))));
 
     /// <summary>The suite's declarative subscriptions (v1alpha1 and v2alpha1, routing rules, scopes); the app id is in the
     /// scopes of the first one.</summary>

@@ -7,39 +7,69 @@ using StackExchange.Redis;
 namespace DevSidecar.State.Redis;
 
 /// <summary>
-/// state.redis. Each key is a hash {data, version} as in components-contrib, so real daprd reads the same data;
-/// the ETag is the version, a counter bumped by every write. ETag, first-write and transaction checks run inside
-/// one Lua script, so they are atomic against every other client. TTL is the key's expiry; a write without one
-/// uses the component's <c>ttlInSeconds</c>, if set, else makes the key persistent.
-/// A client ETag that is not the current version (a non-numeric one included) is a mismatch (409), not daprd's 400.
+/// state.redis as components-contrib v1.17.6 state/redis/redis.go has it. Each key is a hash {data, version[,
+/// first-write]}, so real daprd reads the same data; the ETag is the version, a counter bumped by every write.
+/// <list type="bullet">
+/// <item>A write passes when the key is missing (whatever ETag was given), when the ETag is the current version, or,
+/// without an ETag (or under last-write, which ignores it), when the key was never written with first-write.
+/// A first-write save marks the key (field first-write) and from then on every write without its ETag fails.</item>
+/// <item>A failed save with an ETag is an ETag mismatch (daprd: Aborted / 409); without one a plain error (Internal /
+/// 500). A non-numeric ETag is invalid (InvalidArgument / 400). A failed delete is always a mismatch.</item>
+/// <item>Multi runs every operation on its own inside MULTI/EXEC: one that fails leaves the others applied ("Redis does
+/// not support transaction rollbacks"), the first failure is the error. Operations never mark first-write, and a
+/// TTL's EXPIRE/PERSIST runs even when its set failed. An operation with metadata contentType application/json takes
+/// contrib's RedisJSON path, which fails on a server without the module.</item>
+/// <item>A write without TTL leaves the key's expiry as it was; ttlInSeconds &lt;= 0 makes it persistent.</item>
+/// </list>
+/// The operations of one call run in one Lua script, which Redis runs as atomically as MULTI/EXEC.
 /// </summary>
 public sealed class RedisStateStore : IStateStore
 {
-    // Per write: KEYS[i]; ARGV op ("set"|"del"), etag ("" = none), first-write ("1"|"0"), value, ttl ms ("" = none).
-    // All checks pass before anything is written, so a batch is all-or-nothing.
-    private const string ApplyScript = """
-        local function mismatch(key) return redis.error_reply("ETAGMISMATCH " .. key) end
-        for i = 1, #KEYS do
-          local b = (i - 1) * 5
-          local current = redis.call("HGET", KEYS[i], "version")
-          local etag = ARGV[b + 2]
-          if etag ~= "" then
-            if (not current) or current ~= etag then return mismatch(KEYS[i]) end
-          elseif ARGV[b + 3] == "1" and ARGV[b + 1] == "set" and current then
-            return mismatch(KEYS[i])
+    // ARGV[1] = "1" when a TTL applies even to a failed set (Multi); then per operation, from ARGV[2], six values:
+    // kind ("set" | "del" | "json"), version to match ("0" = none), value, first-write mark ("0" = set it), ttl seconds
+    // ("" = none), unused. Returns per operation "" (applied) or the failure text.
+    private const string WriteScript = """
+        local ttlAlways = ARGV[1] == "1"
+        local function set(key, ver, value, mark, ttl)
+          local version = redis.pcall("HGET", key, "version")
+          if type(version) == "table" then redis.call("DEL", key); version = false end
+          local marked = redis.call("HGET", key, "first-write")
+          local pass = (not version) or version == "" or version == ver or ((not marked) and ver == "0")
+          if pass then
+            redis.call("HSET", key, "data", value)
+            if mark == "0" then redis.call("HSET", key, "first-write", 0) end
+            redis.call("HINCRBY", key, "version", 1)
           end
-        end
-        for i = 1, #KEYS do
-          local b = (i - 1) * 5
-          if ARGV[b + 1] == "del" then
-            redis.call("DEL", KEYS[i])
-          else
-            redis.call("HSET", KEYS[i], "data", ARGV[b + 4])
-            redis.call("HINCRBY", KEYS[i], "version", 1)
-            if ARGV[b + 5] == "" then redis.call("PERSIST", KEYS[i]) else redis.call("PEXPIRE", KEYS[i], ARGV[b + 5]) end
+          if ttl ~= "" and (pass or ttlAlways) then
+            if tonumber(ttl) > 0 then redis.call("EXPIRE", key, ttl) else redis.call("PERSIST", key) end
           end
+          if pass then return "" end
+          return "failed to set key " .. key
         end
-        return 1
+        local function del(key, ver)
+          local version = redis.pcall("HGET", key, "version")
+          if (not version) or type(version) == "table" or version == ver or version == "" or ver == "0" then
+            redis.call("DEL", key)
+            return ""
+          end
+          return "failed to delete " .. key
+        end
+        local results = {}
+        for i = 1, #KEYS do
+          local b = 2 + (i - 1) * 6
+          local kind = ARGV[b]
+          local ok, result = pcall(function()
+            if kind == "json" then redis.call("JSON.GET", KEYS[i], ".version") end
+            if kind == "del" then return del(KEYS[i], ARGV[b + 1]) end
+            return set(KEYS[i], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4])
+          end)
+          if not ok then
+            if type(result) == "table" then result = result.err end
+            result = tostring(result)
+          end
+          results[i] = result
+        end
+        return results
         """;
 
     private const string GetScript = """
@@ -50,13 +80,13 @@ public sealed class RedisStateStore : IStateStore
 
     private readonly RedisConnector _connector;
     private readonly Task<ConnectionMultiplexer> _connection;
-    private readonly TimeSpan? _defaultTtl;
+    private readonly long? _componentTtl;
 
     public RedisStateStore(ComponentSpec spec, ILogger logger)
     {
         Spec = spec;
         _connector = new RedisConnector(spec, logger);
-        _defaultTtl = spec.GetLong("ttlInSeconds") is { } seconds and > 0 ? TimeSpan.FromSeconds(seconds) : null;
+        _componentTtl = spec.GetLong("ttlInSeconds");
         _connection = _connector.ConnectAsync("state");
     }
 
@@ -72,35 +102,67 @@ public sealed class RedisStateStore : IStateStore
         return new StoredItem((byte[])parts[0]! ?? [], (string)parts[1]!, ttlMs >= 0 ? DateTimeOffset.UtcNow.AddMilliseconds(ttlMs) : null);
     }
 
-    public async Task ApplyAsync(IReadOnlyList<StateWrite> writes, bool atomic, CancellationToken cancellationToken)
+    public async Task WriteAsync(StateWrite write, CancellationToken cancellationToken)
     {
-        if (atomic) await RunBatchAsync(writes, cancellationToken);
-        else foreach (var write in writes) await RunBatchAsync([write], cancellationToken);
+        if (write.IsDelete)
+        {
+            if (await RunScriptAsync([Delete(write)], ttlAlways: false, cancellationToken) is { } failed)
+                throw new ETagException(ETagErrorKind.Mismatch, failed);
+            return;
+        }
+        var operation = Set(write, firstWriteMark: write.Concurrency == Concurrency.FirstWrite, json: false);
+        if (await RunScriptAsync([operation], ttlAlways: false, cancellationToken) is { } error)
+            throw write.HasETag ? new ETagException(ETagErrorKind.Mismatch, error) : new StateStoreException($"failed to set key {write.Key}: {error}");
     }
 
-    private async Task RunBatchAsync(IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    public async Task MultiAsync(IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
     {
-        if (writes.Count == 0) return;
-        var keys = writes.Select(w => (RedisKey)w.Key).ToArray();
-        var args = writes.SelectMany(Arguments).ToArray();
+        // ETags and TTLs are parsed before anything is sent, so such an error applies nothing.
+        var operations = writes.Select(w => w.IsDelete
+            ? Delete(w) with { Json = IsJson(w) }
+            : Set(w, firstWriteMark: false, json: IsJson(w))).ToList();
+        if (await RunScriptAsync(operations, ttlAlways: true, cancellationToken) is { } error)
+            throw new StateStoreException(error);
+    }
+
+    private sealed record Operation(string Key, string Kind, string Version, byte[] Value, bool FirstWriteMark, string Ttl, bool Json = false);
+
+    private static bool IsJson(StateWrite write) => write.Metadata.GetValueOrDefault("contentType") == "application/json";
+
+    private static Operation Delete(StateWrite write) => new(write.Key, "del", write.HasETag ? write.ETag! : "0", [], false, "");
+
+    private Operation Set(StateWrite write, bool firstWriteMark, bool json)
+    {
+        var version = "0";
+        if (write.Concurrency != Concurrency.LastWrite && write.HasETag)
+        {
+            if (!long.TryParse(write.ETag, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed))
+                throw new ETagException(ETagErrorKind.Invalid, $"strconv.Atoi: parsing \"{write.ETag}\": invalid syntax");
+            version = parsed.ToString(CultureInfo.InvariantCulture);
+        }
+        long? ttl;
         try
         {
-            await RunAsync(db => db.ScriptEvaluateAsync(ApplyScript, keys, args), cancellationToken);
+            ttl = write.TtlSeconds ?? _componentTtl;
         }
-        catch (RedisServerException e) when (e.Message.StartsWith("ETAGMISMATCH ", StringComparison.Ordinal))
+        catch (StateStoreException e)
         {
-            throw new ETagMismatchException(e.Message["ETAGMISMATCH ".Length..]);
+            throw new StateStoreException($"failed to parse ttl from metadata: {e.Message}");
         }
+        return new Operation(write.Key, "set", version, write.Value!, firstWriteMark, ttl?.ToString(CultureInfo.InvariantCulture) ?? "", json);
     }
 
-    private IEnumerable<RedisValue> Arguments(StateWrite write)
+    /// <summary>Runs the operations; returns the first failure as Redis reports a script error, or null.</summary>
+    private async Task<string?> RunScriptAsync(IReadOnlyList<Operation> operations, bool ttlAlways, CancellationToken cancellationToken)
     {
-        var ttl = write.Ttl ?? _defaultTtl;
-        yield return write.IsDelete ? "del" : "set";
-        yield return write.ETag ?? "";
-        yield return write.Concurrency == Concurrency.FirstWrite ? "1" : "0";
-        yield return write.Value ?? [];
-        yield return ttl is { } t ? ((long)t.TotalMilliseconds).ToString(CultureInfo.InvariantCulture) : "";
+        if (operations.Count == 0) return null;
+        var keys = operations.Select(o => (RedisKey)o.Key).ToArray();
+        var args = new List<RedisValue> { ttlAlways ? "1" : "0" };
+        foreach (var o in operations)
+            args.AddRange([o.Json ? "json" : o.Kind, o.Version, o.Value, o.FirstWriteMark ? "0" : "1", o.Ttl, ""]);
+        var result = await RunAsync(db => db.ScriptEvaluateAsync(WriteScript, keys, args.ToArray()), cancellationToken);
+        var failure = ((RedisResult[])result!).Select(r => (string?)r).FirstOrDefault(r => !string.IsNullOrEmpty(r));
+        return failure is null ? null : failure.StartsWith("ERR", StringComparison.Ordinal) ? failure : "ERR " + failure;
     }
 
     private async Task<RedisResult> RunAsync(Func<IDatabase, Task<RedisResult>> command, CancellationToken cancellationToken)

@@ -33,8 +33,9 @@ public static class SqliteLocation
 
         if (text is ":memory:" or "" || mode == "memory")
         {
-            // A named shared-cache database lives as long as one connection to it is open (the store keeps one).
-            builder.DataSource = $"devsidecar-{spec.Name}-{(text is ":memory:" or "" ? "memory" : text)}";
+            // A named shared-cache database lives as long as one connection to it is open (the store keeps one). Its
+            // name is new per store, so it is per sidecar as daprd's in-process database is.
+            builder.DataSource = $"devsidecar-{spec.Name}-{Guid.NewGuid():N}";
             builder.Mode = SqliteOpenMode.Memory;
             builder.Cache = SqliteCacheMode.Shared;
             return (builder.ToString(), true);

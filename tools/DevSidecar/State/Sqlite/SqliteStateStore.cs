@@ -11,7 +11,8 @@ namespace DevSidecar.State.Sqlite;
 /// <summary>
 /// state.sqlite: the embedded persistent store. One table with contrib's columns (key, value, is_binary, etag,
 /// expiration_time, update_time); the ETag is a new uuid per write. Writes run in BEGIN IMMEDIATE transactions, so the
-/// ETag check and the write are atomic and a transaction is all-or-nothing, also between sidecars (or processes)
+/// ETag check and the write are atomic and a transaction is all-or-nothing (as contrib's, components-contrib v1.17.6
+/// state/sqlite/sqlite_dbaccess.go), also between sidecars (or processes)
 /// sharing the file: WAL lets readers go on while one writes, and the busy timeout makes writers queue instead of failing.
 /// Expired rows are treated as missing and removed lazily when read.
 /// </summary>
@@ -105,42 +106,73 @@ public sealed partial class SqliteStateStore : IStateStore
         return item;
     }
 
-    public async Task ApplyAsync(IReadOnlyList<StateWrite> writes, bool atomic, CancellationToken cancellationToken)
+    public async Task WriteAsync(StateWrite write, CancellationToken cancellationToken)
     {
+        var ttl = Ttl(write);
         await using var connection = Open();
-        if (atomic)
-        {
-            await InTransactionAsync(connection, writes, cancellationToken);
-            return;
-        }
-        foreach (var write in writes) await InTransactionAsync(connection, [write], cancellationToken);
+        await InTransactionAsync(connection, [(write, ttl)], cancellationToken);
     }
 
-    /// <summary>Checks every write, then applies them, inside one BEGIN IMMEDIATE transaction.</summary>
-    private async Task InTransactionAsync(SqliteConnection connection, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    /// <summary>contrib runs a Multi in one database transaction that stops at the first failing operation.</summary>
+    public async Task MultiAsync(IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    {
+        if (writes.Count == 0) return;
+        var withTtl = writes.Select(w => (w, Ttl(w))).ToList();
+        await using var connection = Open();
+        await InTransactionAsync(connection, withTtl, cancellationToken);
+    }
+
+    /// <summary>contrib's ParseTTL: an integer from -1 up; &lt;= 0 means no expiry.</summary>
+    private static long? Ttl(StateWrite write)
+    {
+        if (write.IsDelete) return null;
+        long? ttl;
+        try
+        {
+            ttl = write.TtlSeconds;
+        }
+        catch (StateStoreException e)
+        {
+            throw new StateStoreException($"error parsing TTL: incorrect value for metadata 'ttlInSeconds': {e.Message}");
+        }
+        if (ttl is < -1 or > int.MaxValue)
+            throw new StateStoreException("error parsing TTL: incorrect value for metadata 'ttlInSeconds': must be -1 or greater");
+        return ttl > 0 ? ttl : null;
+    }
+
+    /// <summary>Checks and applies each write in order inside one BEGIN IMMEDIATE transaction; the first failure rolls all back.</summary>
+    private async Task InTransactionAsync(SqliteConnection connection, IReadOnlyList<(StateWrite Write, long? Ttl)> writes, CancellationToken cancellationToken)
     {
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken); // IMMEDIATE
         var now = DateTimeOffset.UtcNow;
-        foreach (var write in writes) await CheckAsync(connection, transaction, write, now, cancellationToken);
-        foreach (var write in writes) await WriteAsync(connection, transaction, write, now, cancellationToken);
+        foreach (var (write, ttl) in writes)
+        {
+            await CheckAsync(connection, transaction, write, now, cancellationToken);
+            await WriteAsync(connection, transaction, write, ttl, now, cancellationToken);
+        }
         await transaction.CommitAsync(cancellationToken);
     }
 
+    /// <summary>contrib's rules: a given ETag must match a live row (also under last-write; a delete's ETag checks
+    /// the row whatever its expiry); first-write without an ETag fails on a live row, for an upsert only. Its ETag
+    /// errors carry no cause.</summary>
     private async Task CheckAsync(SqliteConnection connection, SqliteTransaction transaction, StateWrite write, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = $"SELECT etag FROM {_table} WHERE key = $key AND (expiration_time IS NULL OR expiration_time > $now)";
+        command.CommandText = write.IsDelete
+            ? $"SELECT etag FROM {_table} WHERE key = $key"
+            : $"SELECT etag FROM {_table} WHERE key = $key AND (expiration_time IS NULL OR expiration_time > $now)";
         command.Parameters.AddWithValue("$key", write.Key);
         command.Parameters.AddWithValue("$now", FormatTime(now));
         var current = await command.ExecuteScalarAsync(cancellationToken) as string;
-        var mismatch = write.ETag is { Length: > 0 } etag
-            ? current != etag
+        var mismatch = write.HasETag
+            ? current != write.ETag
             : write.Concurrency == Concurrency.FirstWrite && current is not null && !write.IsDelete;
-        if (mismatch) throw new ETagMismatchException(write.Key);
+        if (mismatch) throw new ETagException(ETagErrorKind.Mismatch);
     }
 
-    private async Task WriteAsync(SqliteConnection connection, SqliteTransaction transaction, StateWrite write, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task WriteAsync(SqliteConnection connection, SqliteTransaction transaction, StateWrite write, long? ttl, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
@@ -161,7 +193,7 @@ public sealed partial class SqliteStateStore : IStateStore
             command.Parameters.AddWithValue("$value", binary ? Convert.ToBase64String(write.Value!) : Encoding.UTF8.GetString(write.Value!));
             command.Parameters.AddWithValue("$binary", binary);
             command.Parameters.AddWithValue("$etag", Guid.NewGuid().ToString());
-            command.Parameters.AddWithValue("$expires", write.Ttl is { } ttl ? FormatTime(now + ttl) : DBNull.Value);
+            command.Parameters.AddWithValue("$expires", ttl is { } seconds ? FormatTime(now.AddSeconds(seconds)) : DBNull.Value);
             command.Parameters.AddWithValue("$now", FormatTime(now));
         }
         await command.ExecuteNonQueryAsync(cancellationToken);
