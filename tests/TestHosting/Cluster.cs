@@ -104,6 +104,8 @@ public sealed class Cluster : IAsyncDisposable
             ResourcesPaths = _resources,
             RegistryDirectory = RegistryDirectory,
             InMemoryScope = _scope,
+            // As the Dapr CLI starts daprd in its app folder: a relative state.sqlite path is one file per app id.
+            WorkingDirectory = _folder.CreateFolder("apps", appId),
             DeliveryInitialBackoff = TimeSpan.FromMilliseconds(20),
         };
         return _options.Sidecar is { } change ? change(options) : options;

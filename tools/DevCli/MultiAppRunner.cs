@@ -212,6 +212,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             AppHealthProbeTimeout = app.AppHealthProbeTimeout ?? defaults.AppHealthProbeTimeout,
             AppHealthThreshold = app.AppHealthThreshold ?? defaults.AppHealthThreshold,
             ExtendedMetadata = ExtendedMetadataFor(app),
+            WorkingDirectory = app.AppDirPath, // the Dapr CLI starts daprd in the app folder
         };
     }
 

@@ -63,6 +63,10 @@ public sealed record SidecarOptions
     /// </summary>
     public string InMemoryScope { get; init; } = "";
 
+    /// <summary>daprd's working directory, against which components' relative paths (state.sqlite's connectionString)
+    /// resolve. The Dapr CLI starts each daprd in its app's appDirPath (dapr/cli cmd/run.go), so `run -f` sets that.</summary>
+    public string WorkingDirectory { get; init; } = Directory.GetCurrentDirectory();
+
     /// <summary>Keys the runner (like the Dapr CLI) publishes in the metadata API's extended section.</summary>
     public IReadOnlyDictionary<string, string> ExtendedMetadata { get; init; } = new Dictionary<string, string>();
 

@@ -15,7 +15,7 @@ public sealed class SidecarRuntime
     {
         Options = options;
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
-        Components = new ComponentRegistry(resources.Components, options.InMemoryScope, loggerFactory);
+        Components = new ComponentRegistry(resources.Components, options, loggerFactory);
         DeclarativeSubscriptions = resources.Subscriptions;
         State = new StateApi(Components, options);
         Publish = new PublishApi(Components, options);
