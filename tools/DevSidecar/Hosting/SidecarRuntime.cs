@@ -17,7 +17,8 @@ public sealed class SidecarRuntime
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
         Components = new ComponentRegistry(resources.Components, options, loggerFactory);
         DeclarativeSubscriptions = resources.Subscriptions;
-        State = new StateApi(Components, options);
+        Outbox = new StateOutbox(Components, options, Logger);
+        State = new StateApi(Components, options, Outbox);
         Publish = new PublishApi(Components, options);
         App = new AppChannel.AppChannel(options, Logger);
         Registry = new SidecarRegistry(options.RegistryDirectory);
@@ -37,6 +38,7 @@ public sealed class SidecarRuntime
     public ComponentRegistry Components { get; }
     public IReadOnlyList<SubscriptionSpec> DeclarativeSubscriptions { get; }
     public StateApi State { get; }
+    public StateOutbox Outbox { get; }
     public PublishApi Publish { get; }
     public AppChannel.AppChannel App { get; }
     public SidecarRegistry Registry { get; }
