@@ -19,8 +19,8 @@ namespace DevSidecar.State;
 /// <c>outboxPubsub</c> (default: the publish pubsub), and an upsert of the marker key <c>outbox-&lt;uuid&gt;</c>
 /// (no app-id prefix, value "0") joins the transaction. A failed publish fails the call (ERR_PUBLISH_OUTBOX) and
 /// nothing is stored.</item>
-/// <item>The app's own sidecars consume the internal topic: after one second, they poll the store for the marker (back-off
-/// up to 10 s); found, they publish the event to <c>outboxPublishTopic</c> with topic and pubsubname replaced, then
+/// <item>The app's own sidecars consume the internal topic: they poll the store for the marker (daprd after a 1 s sleep,
+/// the dev sidecar at once; back-off for 10 s more); found, they publish the event to <c>outboxPublishTopic</c> with topic and pubsubname replaced, then
 /// delete the marker. Not found (the transaction failed), the message is refused for redelivery, or dropped with
 /// <c>outboxDiscardWhenMissingState</c>.</item>
 /// </list>
@@ -125,8 +125,9 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
     {
         var envelope = JsonNode.Parse(message.Data.Span) as JsonObject ?? throw new JsonException("the outbox message is not a JSON object");
         var marker = envelope["id"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : "";
-        await Task.Delay(ScanDelay, cancellationToken);
-        if (!await RetryAsync(async () => await store.GetAsync(marker, cancellationToken) is { Value.Length: > 0 }, cancellationToken))
+        // daprd sleeps ScanDelay, then polls for 10 s. The dev sidecar polls at once, within the same 11 s: its brokers
+        // (in-memory above all) hand a consumer one message at a time, where a fixed sleep per event would add up.
+        if (!await RetryAsync(async () => await store.GetAsync(marker, cancellationToken) is { Value.Length: > 0 }, cancellationToken, ScanDelay))
         {
             var error = $"cannot publish outbox message to topic {config.PublishTopic} with pubsub {config.PublishPubSub}: outbox state not found";
             if (config.DiscardWhenMissingState)
@@ -153,9 +154,9 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
     }
 
     /// <summary>daprd's back-off here: 500 ms, times 3, at most 3 s apart, for 10 s. An exception counts as a failed try.</summary>
-    private static async Task<bool> RetryAsync(Func<Task<bool>> attempt, CancellationToken cancellationToken)
+    private static async Task<bool> RetryAsync(Func<Task<bool>> attempt, CancellationToken cancellationToken, TimeSpan extra = default)
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10);
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10) + extra;
         var interval = TimeSpan.FromMilliseconds(500);
         while (true)
         {
