@@ -5,6 +5,13 @@ public static class Components
 {
     public const string PubSub = "pubsub";
     public const string StateStore = "statestore";
+
+    /// <summary>
+    /// The orders app's own state store, with the transactional outbox (outboxPublishTopic: order-placed). daprd applies
+    /// a store's outbox to every transaction on it by any app, so it is a component of its own, scoped to orders: on the
+    /// shared statestore, inventory's transactions would announce order-placed too.
+    /// </summary>
+    public const string OrderStore = "orderstore";
 }
 
 /// <summary>App ids, as in dapr.yaml.</summary>

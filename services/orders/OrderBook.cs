@@ -1,38 +1,122 @@
+using System.Text.Json;
+using Dapr;
 using Dapr.Client;
+using Grpc.Core;
 using OrderFlow.Contracts;
 using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Orders;
 
-/// <summary>Orders kept in the Dapr state store, one key per order plus an index (state stores cannot list keys).</summary>
+/// <summary>How a placement ended.</summary>
+public enum Placement { Placed, Duplicate }
+
+/// <summary>
+/// Orders kept in <see cref="Components.OrderStore"/>, one key per order, plus an index in the shared state store (state
+/// stores cannot list keys). A placement stores the order and announces order-placed in ONE outbox transaction, so a
+/// crash cannot leave an order that nobody announced.
+/// </summary>
 public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<OrderBook> logger)
 {
     private const string IndexKey = "orders-index";
+    private const int MaxAttempts = 100;
 
     private static string Key(string orderId) => $"order-{orderId}";
+    private static string ClaimKey(string orderId) => $"order-claim-{orderId}";
 
     public Task<Order?> GetAsync(string orderId, CancellationToken ct) =>
-        dapr.GetStateAsync<Order?>(Components.StateStore, Key(orderId), cancellationToken: ct);
+        dapr.GetStateAsync<Order?>(Components.OrderStore, Key(orderId), cancellationToken: ct);
 
-    public async Task<IReadOnlyList<Order>> ListAsync(CancellationToken ct) =>
-        (await dapr.ReadIndexedAsync<Order>(IndexKey, Key, ct)).OrderBy(o => o.History[0].At).ToList();
-
-    /// <summary>Stores a new order as Pending; false if one with that id exists.</summary>
-    public async Task<bool> TryCreateAsync(OrderDetails details, CancellationToken ct)
+    public async Task<IReadOnlyList<Order>> ListAsync(CancellationToken ct)
     {
-        var order = Order.Place(details, clock.GetUtcNow());
-        var created = await dapr.TrySaveStateAsync(Components.StateStore, Key(details.OrderId), order, "",
-            new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }, cancellationToken: ct);
-        if (created) await dapr.AddToIndexAsync(IndexKey, details.OrderId, ct);
-        return created;
+        var ids = await dapr.ReadIndexAsync(IndexKey, ct);
+        if (ids.Count == 0) return [];
+        var items = await dapr.GetBulkStateAsync<Order>(Components.OrderStore, ids.Select(Key).ToList(), parallelism: 8, cancellationToken: ct);
+        return items.Select(i => i.Value).Where(o => o is not null).OrderBy(o => o.History[0].At).ToList();
     }
+
+    /// <summary>
+    /// Stores a new order as Pending and announces it; Duplicate if an order with that id exists or is being placed with
+    /// other details. Why it takes three steps, each safe to repeat:
+    /// <list type="number">
+    /// <item>A claim key saved with first-write decides which details an id gets. A single first-write save is atomic on
+    /// every store (on state.redis its script marks the key, and a later write without ETag fails), while first-write
+    /// inside a transaction is not enforced by state.redis (components-contrib v1.17.6 Multi).</item>
+    /// <item>The index entry (idempotent; an id whose order is missing is skipped when listing).</item>
+    /// <item>One transaction on the outbox store: the order, and as its projection the order-placed event. Only the claim's
+    /// details are ever written, so two placements racing past the claim (a retry taking over one that crashed) write
+    /// and announce the same order: a duplicate event, which consumers take as a redelivery.</item>
+    /// </list>
+    /// </summary>
+    public async Task<Placement> PlaceAsync(OrderDetails details, CancellationToken ct)
+    {
+        if (await GetAsync(details.OrderId, ct) is not null) return Placement.Duplicate;
+        var claimed = await ClaimAsync(details, ct);
+        if (!SameDetails(claimed, details)) return Placement.Duplicate;
+        await dapr.AddToIndexAsync(IndexKey, details.OrderId, ct);
+
+        var order = Order.Place(details, clock.GetUtcNow());
+        var json = new Dictionary<string, string> { ["contentType"] = "application/json" };
+        try
+        {
+            await dapr.ExecuteStateTransactionAsync(Components.OrderStore,
+            [
+                new StateTransactionRequest(Key(details.OrderId), JsonSerializer.SerializeToUtf8Bytes(order, dapr.JsonSerializerOptions),
+                    StateOperationType.Upsert, options: new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }),
+                // Not stored: the outbox announces this instead of the order (outbox.projection, daprd 1.17 pkg/runtime/pubsub/outbox.go).
+                new StateTransactionRequest(Key(details.OrderId), JsonSerializer.SerializeToUtf8Bytes(new OrderPlaced(details), dapr.JsonSerializerOptions),
+                    StateOperationType.Upsert, metadata: new Dictionary<string, string>(json) { ["outbox.projection"] = "true" }),
+            ], cancellationToken: ct);
+        }
+        catch (DaprException)
+        {
+            // A racing placement of the same claim may have stored it first (first-write in the transaction, where enforced).
+            if (await GetAsync(details.OrderId, ct) is not { } placed || !SameDetails(placed.Details, details)) throw;
+        }
+        return Placement.Placed;
+    }
+
+    /// <summary>The details the id is claimed for: ours, or those of an earlier placement.</summary>
+    private async Task<OrderDetails> ClaimAsync(OrderDetails details, CancellationToken ct)
+    {
+        var key = ClaimKey(details.OrderId);
+        bool claimed;
+        try
+        {
+            claimed = await dapr.TrySaveStateAsync(Components.OrderStore, key, details, "",
+                new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }, cancellationToken: ct);
+        }
+        catch (DaprException e) when (e.InnerException is RpcException { StatusCode: StatusCode.Internal })
+        {
+            claimed = false; // state.redis answers a first-write conflict without ETag as a plain error, not Aborted
+        }
+        if (claimed) return details;
+        return await dapr.GetStateAsync<OrderDetails?>(Components.OrderStore, key, cancellationToken: ct)
+            ?? throw new InvalidOperationException($"the claim of order '{details.OrderId}' failed and there is none");
+    }
+
+    private bool SameDetails(OrderDetails a, OrderDetails b) =>
+        JsonSerializer.Serialize(a, dapr.JsonSerializerOptions) == JsonSerializer.Serialize(b, dapr.JsonSerializerOptions);
 
     /// <summary>Records a step; returns the order after it (unchanged if the step was already recorded).</summary>
     public async Task<Order?> RecordAsync(string orderId, string step, string? detail, CancellationToken ct)
     {
-        var order = await dapr.UpdateStateAsync<Order>(Key(orderId), current => current?.With(step, clock.GetUtcNow(), detail), ct);
+        var order = await UpdateAsync(orderId, current => current?.With(step, clock.GetUtcNow(), detail), ct);
         if (order is null) logger.LogWarning("step {Step} for unknown order {OrderId} ignored", step, orderId);
         return order;
+    }
+
+    /// <summary>Read-modify-write of an existing order under its ETag; a conflict is retried on fresh state.
+    /// <paramref name="update"/> returns null to leave the order as it is.</summary>
+    private async Task<Order?> UpdateAsync(string orderId, Func<Order?, Order?> update, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var (current, etag) = await dapr.GetStateAndETagAsync<Order?>(Components.OrderStore, Key(orderId), cancellationToken: ct);
+            if (current is null || update(current) is not { } next) return current;
+            if (await dapr.TrySaveStateAsync(Components.OrderStore, Key(orderId), next, etag, cancellationToken: ct)) return next;
+            if (attempt == MaxAttempts) throw new InvalidOperationException($"gave up updating order '{orderId}' after {MaxAttempts} conflicting writes");
+            await Task.Delay(Random.Shared.Next(1, 5 + attempt), ct);
+        }
     }
 
     /// <summary>Completes the order and announces it. Announced again on a redelivery: consumers are idempotent.</summary>

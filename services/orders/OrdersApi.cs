@@ -35,16 +35,18 @@ public static class OrdersApi
     }
 
     private static async Task<Results<Accepted<OrderAccepted>, ValidationProblem, ProblemHttpResult>> PlaceAsync(
-        PlaceOrder request, OrderBook book, DaprClient dapr, ILogger<OrderBook> logger, CancellationToken ct)
+        PlaceOrder request, OrderBook book, IConfiguration config, ILogger<OrderBook> logger, CancellationToken ct)
     {
         var errors = request.Validate();
         if (errors.Count > 0) return TypedResults.ValidationProblem(errors, title: "The order is not valid.");
 
         var details = request.ToDetails();
-        if (!await book.TryCreateAsync(details, ct))
+        // Stored and announced (order-placed) in one outbox transaction: nothing to publish here.
+        if (await book.PlaceAsync(details, ct) == Placement.Duplicate)
             return TypedResults.Problem($"An order with id '{details.OrderId}' exists already.", statusCode: StatusCodes.Status409Conflict);
-
-        await dapr.PublishEventAsync(Components.PubSub, Topics.OrderPlaced, new OrderPlaced(details), ct);
+        // Fault drill, off unless configured: the process dies here as on SIGKILL, after the order is stored and before
+        // anything else; the outbox still announces it (OrderFlow.Tests OrderAnnouncementTests).
+        if (config.GetValue<bool>("Orders:Faults:KillAfterStoring")) System.Diagnostics.Process.GetCurrentProcess().Kill();
         logger.LogInformation("order {OrderId} placed by {CustomerId}: {Count} item(s), amount {Amount}",
             details.OrderId, details.CustomerId, details.Items.Count, details.Amount);
         return TypedResults.Accepted($"/orders/{details.OrderId}", new OrderAccepted(details.OrderId, OrderStatus.Pending));

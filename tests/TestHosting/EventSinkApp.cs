@@ -57,7 +57,7 @@ public sealed class EventSinkApp : IAsyncDisposable
         _app.MapPost("/events", async (HttpContext ctx) =>
         {
             var envelope = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();
-            var marker = (string?)envelope["data"]?["marker"] ?? "";
+            var marker = envelope["data"] is JsonObject data ? (string?)data["marker"] ?? "" : ""; // text data (e.g. outbox events) has none
             var delivered = new DeliveredEvent((string)envelope["id"]!, marker, envelope,
                 ctx.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
             _delivered.Enqueue(delivered);

@@ -443,4 +443,19 @@ public sealed class StateTests(HarnessFixture fixture) : IClassFixture<HarnessFi
         await H.Dapr.SaveStateAsync("sharedstore", key, "written-by-first");
         (await otherDapr.GetStateAsync<string>("sharedstore", key)).Should().Be("written-by-first", "keyPrefix: name namespaces by store name, not app id (daprd pkg/components/state/state_config.go)");
     }
+
+    [Fact]
+    public async Task State_in_memory_is_per_sidecar_even_with_a_shared_key_prefix()
+    {
+        // components-contrib v1.17.6 state/in-memory: the map lives inside one daprd.
+        await using var cluster = Harness.Harness.ClusterWith(ComponentYaml.Of("memstore", "state.in-memory", ("keyPrefix", "name")));
+        var first = await cluster.StartSidecarAsync(Harness.Harness.NewAppId("mem"), appPort: null);
+        var second = await cluster.StartSidecarAsync(Harness.Harness.NewAppId("mem"), appPort: null);
+        using var firstDapr = SidecarClients.Dapr(first);
+        using var secondDapr = SidecarClients.Dapr(second);
+        var key = NewKey();
+        await firstDapr.SaveStateAsync("memstore", key, "only-here");
+        (await firstDapr.GetStateAsync<string>("memstore", key)).Should().Be("only-here");
+        (await secondDapr.GetStateAsync<string>("memstore", key)).Should().BeNull();
+    }
 }

@@ -119,7 +119,8 @@ public class DaprGrpcApi(SidecarRuntime runtime)
                 var other => throw new DaprError(400, StatusCode.Unimplemented, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {other} not supported"),
             };
         }).ToList();
-        await runtime.State.TransactAsync(request.StoreName, operations, context.CancellationToken);
+        await runtime.State.TransactAsync(request.StoreName, operations, context.RequestHeaders.GetValue("traceparent"),
+            context.RequestHeaders.GetValue("tracestate"), context.CancellationToken);
         return new Empty();
     });
 

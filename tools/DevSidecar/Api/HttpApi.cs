@@ -349,12 +349,13 @@ public static class HttpApi
             var concurrency = ParseConcurrency(item["options"]?["concurrency"]?.GetValue<string>());
             operations.Add(operation switch
             {
-                "upsert" => new StateOperation(RequiredKey(item), ValueBytes(item["value"]), ETagOf(item), concurrency, metadata),
+                "upsert" => new StateOperation(RequiredKey(item), ValueBytes(item["value"]), ETagOf(item), concurrency, metadata, JsonValue: true),
                 "delete" => new StateOperation(RequiredKey(item), null, ETagOf(item), concurrency, metadata),
                 _ => throw new DaprError(400, Grpc.Core.StatusCode.Unimplemented, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {operation} not supported"),
             });
         }
-        await runtime.State.TransactAsync(store, operations, context.RequestAborted);
+        await runtime.State.TransactAsync(store, operations, context.Request.Headers["traceparent"].FirstOrDefault(),
+            context.Request.Headers["tracestate"].FirstOrDefault(), context.RequestAborted);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

@@ -27,6 +27,7 @@ public sealed class Sidecar : IAsyncDisposable
     private readonly TaskCompletionSource<bool> _shutdownRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<IAsyncDisposable> _subscriptions = [];
+    private IReadOnlyList<IAsyncDisposable> _outboxSubscriptions = []; // not stopped while the app is unhealthy
     private readonly DeliveryTracker _deliveries = new();
     private Task _appInit = Task.CompletedTask;
     private Task _healthMonitor = Task.CompletedTask;
@@ -131,6 +132,8 @@ public sealed class Sidecar : IAsyncDisposable
                 await StartSubscriptionsAsync(programmatic, token);
                 if (Options.EnableAppHealthCheck) _healthMonitor = Task.Run(() => MonitorAppHealthAsync(programmatic, token));
             }
+            // daprd subscribes to its transactional outbox topics once the app is ready (pkg/runtime/runtime.go).
+            _outboxSubscriptions = await _runtime.Outbox.SubscribeAsync(token);
             _runtime.Ready = true;
             _ready.TrySetResult();
             _runtime.Logger.LogInformation("app '{AppId}' is ready; {Count} subscription(s) running", Options.AppId, _runtime.ActiveSubscriptions.Count);
@@ -247,7 +250,7 @@ public sealed class Sidecar : IAsyncDisposable
         await _stopping.CancelAsync();
         await _appInit;
         await _healthMonitor;
-        var unsubscribed = Task.WhenAll(_subscriptions.Select(s => s.DisposeAsync().AsTask()));
+        var unsubscribed = Task.WhenAll(_subscriptions.Concat(_outboxSubscriptions).Select(s => s.DisposeAsync().AsTask()));
         try
         {
             await unsubscribed.WaitAsync(grace.Token);

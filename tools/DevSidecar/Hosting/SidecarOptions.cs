@@ -21,12 +21,6 @@ public sealed record SidecarOptions
 
     public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
 
-    /// <summary>
-    /// daprd's working directory: relative file paths in component metadata (state.sqlite's connectionString) resolve
-    /// against it. The Dapr CLI starts each daprd in its app's appDirPath (cli v1.17.1 cmd/run.go
-    /// startDaprdAndAppProcesses); an in-process sidecar cannot change directory, so it is an option.
-    /// </summary>
-    public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
     public string Namespace { get; init; } = "default";
 
     /// <summary>DAPR_API_TOKEN: required from callers of this sidecar's APIs.</summary>
@@ -60,6 +54,11 @@ public sealed record SidecarOptions
     /// give each its own scope.
     /// </summary>
     public string InMemoryScope { get; init; } = "";
+
+    /// <summary>daprd's working directory, against which components' relative paths (state.sqlite's connectionString)
+    /// resolve. The Dapr CLI starts each daprd in its app's appDirPath (cli v1.17.1 cmd/run.go
+    /// startDaprdAndAppProcesses); an in-process sidecar cannot change directory, so it is an option.</summary>
+    public string WorkingDirectory { get; init; } = Directory.GetCurrentDirectory();
 
     /// <summary>Keys the runner (like the Dapr CLI) publishes in the metadata API's extended section.</summary>
     public IReadOnlyDictionary<string, string> ExtendedMetadata { get; init; } = new Dictionary<string, string>();

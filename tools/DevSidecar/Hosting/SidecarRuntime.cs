@@ -16,11 +16,11 @@ public sealed class SidecarRuntime
     {
         Options = options;
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
-        Components = new ComponentRegistry([.. resources.Components.Select(c => c with { WorkingDirectory = options.WorkingDirectory })],
-            options.InMemoryScope, loggerFactory);
+        Components = new ComponentRegistry(resources.Components, options, loggerFactory);
         DeclarativeSubscriptions = resources.Subscriptions;
         Resiliency = new ResiliencyPolicies(resources.Resiliencies, options.AppId, Logger);
-        State = new StateApi(Components, options);
+        Outbox = new StateOutbox(Components, options, Logger);
+        State = new StateApi(Components, options, Outbox);
         Publish = new PublishApi(Components, options, Resiliency);
         App = new AppChannel.AppChannel(options, Logger);
         Registry = new SidecarRegistry(options.RegistryDirectory);
@@ -43,6 +43,7 @@ public sealed class SidecarRuntime
     /// <summary>The Resiliency resources in force for this app id.</summary>
     public ResiliencyPolicies Resiliency { get; }
     public StateApi State { get; }
+    public StateOutbox Outbox { get; }
     public PublishApi Publish { get; }
     public AppChannel.AppChannel App { get; }
     public SidecarRegistry Registry { get; }

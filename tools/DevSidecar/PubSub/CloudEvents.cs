@@ -89,7 +89,7 @@ public static class CloudEvents
         return null;
     }
 
-    private static void SetData(JsonObject envelope, ReadOnlySpan<byte> body, string? mediaType)
+    internal static void SetData(JsonObject envelope, ReadOnlySpan<byte> body, string? mediaType)
     {
         if (mediaType == "application/json")
         {
@@ -143,7 +143,7 @@ public static class CloudEvents
     }
 
     /// <summary>daprd's envelope is a Go map, so its JSON keys come out sorted.</summary>
-    private static byte[] SortedJson(JsonObject envelope)
+    internal static byte[] SortedJson(JsonObject envelope)
     {
         var sorted = new JsonObject();
         foreach (var (key, value) in envelope.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList())
@@ -155,7 +155,7 @@ public static class CloudEvents
     }
 
     /// <summary>RFC3339 to the second with the local offset, as Go's time.Now().Format(time.RFC3339).</summary>
-    private static string Rfc3339Local(DateTimeOffset now) =>
+    internal static string Rfc3339Local(DateTimeOffset now) =>
         now.Offset == TimeSpan.Zero
             ? now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)
             : now.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);

@@ -1,3 +1,4 @@
+using DevSidecar.Hosting;
 using DevSidecar.PubSub;
 using DevSidecar.State;
 using Microsoft.Extensions.Logging;
@@ -7,13 +8,13 @@ namespace DevSidecar.Resources;
 /// <summary>The components one sidecar loaded, by name, and the factories for the types the dev sidecar knows.</summary>
 public sealed class ComponentRegistry : IAsyncDisposable
 {
-    private static readonly Dictionary<string, Func<ComponentSpec, string, ILogger, object>> Factories = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, Func<ComponentSpec, SidecarOptions, ILogger, object>> Factories = new(StringComparer.Ordinal)
     {
-        ["pubsub.in-memory"] = (spec, scope, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{scope}/{spec.Name}"), logger),
+        ["pubsub.in-memory"] = (spec, options, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{options.InMemoryScope}/{spec.Name}"), logger),
         ["state.in-memory"] = (spec, _, _) => new InMemoryStateStore(spec), // per sidecar, as in daprd
         ["pubsub.redis"] = (spec, _, logger) => new DevSidecar.PubSub.Redis.RedisStreamsPubSub(spec, logger),
         ["state.redis"] = (spec, _, logger) => new DevSidecar.State.Redis.RedisStateStore(spec, logger),
-        ["state.sqlite"] = (spec, _, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, logger),
+        ["state.sqlite"] = (spec, options, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, options.WorkingDirectory, logger),
         ["pubsub.jetstream"] = (spec, _, logger) => new DevSidecar.PubSub.JetStream.JetStreamPubSub(spec, logger),
         ["pubsub.rabbitmq"] = (spec, _, logger) => new DevSidecar.PubSub.RabbitMQ.RabbitMQPubSub(spec, logger),
     };
@@ -24,14 +25,14 @@ public sealed class ComponentRegistry : IAsyncDisposable
     public IReadOnlyDictionary<string, IPubSub> PubSubs { get; }
     public IReadOnlyDictionary<string, IStateStore> StateStores { get; }
 
-    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, string inMemoryScope, ILoggerFactory loggerFactory)
+    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, SidecarOptions options, ILoggerFactory loggerFactory)
     {
         Specs = specs;
         var pubsubs = new Dictionary<string, IPubSub>(StringComparer.Ordinal);
         var stores = new Dictionary<string, IStateStore>(StringComparer.Ordinal);
         foreach (var spec in specs)
         {
-            var component = Factories[spec.Type](spec, inMemoryScope, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
+            var component = Factories[spec.Type](spec, options, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
             switch (component)
             {
                 case IPubSub pubsub: pubsubs[spec.Name] = pubsub; break;

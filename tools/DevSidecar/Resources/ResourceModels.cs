@@ -12,12 +12,6 @@ public sealed record ComponentSpec(
     /// <summary>The building block: "pubsub" for "pubsub.redis".</summary>
     public string Kind => Type.Split('.', 2)[0];
 
-    /// <summary>
-    /// The sidecar's working directory, against which relative file paths in metadata resolve (as daprd resolves them
-    /// against its own working directory; `dapr run -f` starts each daprd in its app's appDirPath).
-    /// </summary>
-    public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
-
     public string? Get(string key) =>
         Metadata.FirstOrDefault(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)).Value;
 }

@@ -1,6 +1,7 @@
 using DevSidecar.Resources;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
+using DevSidecar.Invocation;
 using Grpc.Core;
 
 namespace DevSidecar.State;
@@ -8,14 +9,16 @@ namespace DevSidecar.State;
 /// <summary>A save as both APIs receive it, before key prefixing.</summary>
 public sealed record StateSave(string Key, byte[] Value, string? ETag, Concurrency Concurrency, IReadOnlyDictionary<string, string> Metadata);
 
-/// <summary>A transaction operation: Value null for delete.</summary>
-public sealed record StateOperation(string Key, byte[]? Value, string? ETag, Concurrency Concurrency, IReadOnlyDictionary<string, string> Metadata);
+/// <summary>A transaction operation: Value null for delete. <paramref name="JsonValue"/>: the value came as JSON over HTTP
+/// (daprd holds it decoded, which the outbox's event data shows), not as gRPC bytes.</summary>
+public sealed record StateOperation(string Key, byte[]? Value, string? ETag, Concurrency Concurrency, IReadOnlyDictionary<string, string> Metadata,
+    bool JsonValue = false);
 
 /// <summary>
 /// The state API behind both the HTTP and the gRPC front end: store lookup, key prefixing (<c>appId||key</c> by
 /// default, <c>keyPrefix</c> metadata otherwise) and daprd's error codes.
 /// </summary>
-public sealed class StateApi(ComponentRegistry components, SidecarOptions options)
+public sealed class StateApi(ComponentRegistry components, SidecarOptions options, StateOutbox outbox)
 {
     private const string Separator = "||";
 
@@ -58,12 +61,27 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
 
     /// <summary>daprd's ExecuteStateTransaction: contrib's Multi, any failure Internal / 500 (pkg/api/grpc/grpc.go,
     /// pkg/api/http/http.go). What a failed Multi left applied depends on the store.</summary>
-    public async Task TransactAsync(string storeName, IReadOnlyList<StateOperation> operations, CancellationToken cancellationToken)
+    public async Task TransactAsync(string storeName, IReadOnlyList<StateOperation> operations, string? traceParent, string? traceState,
+        CancellationToken cancellationToken)
     {
         var store = Store(storeName);
         if (!store.Features.Contains("TRANSACTIONAL"))
             throw new DaprError(500, StatusCode.Internal, "ERR_STATE_STORE_NOT_SUPPORTED", $"state store {storeName} doesn't support transactions");
-        var writes = operations.Select(o => new StateWrite(StoreKey(store, o.Key), o.Value, o.ETag, o.Concurrency, o.Metadata)).ToList();
+        IReadOnlyList<StateWrite> writes = operations.Select(o => new StateWrite(StoreKey(store, o.Key), o.Value, o.ETag, o.Concurrency, o.Metadata)).ToList();
+        if (StateOutbox.ConfigOf(store.Spec) is { } outboxConfig)
+        {
+            try
+            {
+                writes = await outbox.PublishInternalAsync(outboxConfig, writes.Zip(operations, (w, o) => (w, o.JsonValue)).ToList(),
+                    traceParent ?? TraceContext.NewTraceParent(), traceState, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not DaprError)
+            {
+                // daprd pkg/api/errors/pubsub.go PubSubOutbox; nothing is stored.
+                throw new DaprError(500, StatusCode.Internal, "ERR_PUBLISH_OUTBOX", $"error while publishing outbox message: {e.Message}")
+                    { Reason = "DAPR_PUBSUB_OUTBOX" };
+            }
+        }
         try
         {
             await store.MultiAsync(writes, cancellationToken);

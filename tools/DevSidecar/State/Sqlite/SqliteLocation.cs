@@ -5,13 +5,14 @@ namespace DevSidecar.State.Sqlite;
 
 /// <summary>
 /// Turns state.sqlite's <c>connectionString</c> (a file path or a <c>file:</c> URI, as the Go driver takes it) into a
-/// Microsoft.Data.Sqlite connection string. Relative paths are relative to the sidecar's working directory (daprd's cwd);
+/// Microsoft.Data.Sqlite connection string. Relative paths are relative to daprd's working directory (under the Dapr
+/// CLI the app's appDirPath, so one file per app folder);
 /// the parent folder is created (daprd's driver would fail on a missing one). Driver-specific query options such as
 /// <c>_pragma</c> or <c>_txlock</c> are ignored: busy timeout, WAL and immediate transactions are set by the store.
 /// </summary>
 public static class SqliteLocation
 {
-    public static (string ConnectionString, bool InMemory) Resolve(ComponentSpec spec, TimeSpan timeout)
+    public static (string ConnectionString, bool InMemory) Resolve(ComponentSpec spec, TimeSpan timeout, string workingDirectory)
     {
         var raw = spec.Required("connectionString");
         var text = raw.StartsWith("file:", StringComparison.OrdinalIgnoreCase) ? raw["file:".Length..] : raw;
@@ -41,7 +42,7 @@ public static class SqliteLocation
             return (builder.ToString(), true);
         }
 
-        var path = Path.GetFullPath(Uri.UnescapeDataString(text), spec.WorkingDirectory);
+        var path = Path.GetFullPath(Uri.UnescapeDataString(text), workingDirectory);
         builder.DataSource = path;
         builder.Mode = mode switch
         {

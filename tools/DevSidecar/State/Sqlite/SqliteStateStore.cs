@@ -25,13 +25,13 @@ public sealed partial class SqliteStateStore : IStateStore
     private readonly int _busyTimeoutMs;
     private readonly SqliteConnection? _keepAlive;
 
-    public SqliteStateStore(ComponentSpec spec, ILogger logger)
+    public SqliteStateStore(ComponentSpec spec, string workingDirectory, ILogger logger)
     {
         Spec = spec;
         _table = spec.Get("tableName") is { Length: > 0 } table ? table : "state";
         if (!TableName().IsMatch(_table)) throw ComponentSpecValues.Invalid(spec, "tableName", $"'{_table}' is not a valid table name");
         _busyTimeoutMs = (int)spec.GetDuration("busyTimeout", TimeSpan.FromSeconds(2)).TotalMilliseconds;
-        var (connectionString, inMemory) = SqliteLocation.Resolve(spec, spec.GetDuration("timeout", TimeSpan.FromSeconds(20)));
+        var (connectionString, inMemory) = SqliteLocation.Resolve(spec, spec.GetDuration("timeout", TimeSpan.FromSeconds(20)), workingDirectory);
         _connectionString = connectionString;
         try
         {
