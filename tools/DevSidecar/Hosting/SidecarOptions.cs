@@ -55,6 +55,10 @@ public sealed record SidecarOptions
     /// </summary>
     public string InMemoryScope { get; init; } = "";
 
+    /// <summary>How long the transactional outbox waits before it first looks for a transaction's marker: daprd's
+    /// fixed 1 s (dapr v1.17.9 pkg/runtime/pubsub/outbox.go defaultStateScanDelay). Tests shorten it, for time only.</summary>
+    public TimeSpan OutboxScanDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>daprd's working directory, against which components' relative paths (state.sqlite's connectionString)
     /// resolve. The Dapr CLI starts each daprd in its app's appDirPath (cli v1.17.1 cmd/run.go
     /// startDaprdAndAppProcesses); an in-process sidecar cannot change directory, so it is an option.</summary>

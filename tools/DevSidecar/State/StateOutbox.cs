@@ -19,8 +19,8 @@ namespace DevSidecar.State;
 /// <c>outboxPubsub</c> (default: the publish pubsub), and an upsert of the marker key <c>outbox-&lt;uuid&gt;</c>
 /// (no app-id prefix, value "0") joins the transaction. A failed publish fails the call (ERR_PUBLISH_OUTBOX) and
 /// nothing is stored.</item>
-/// <item>The app's own sidecars consume the internal topic: they poll the store for the marker (daprd after a 1 s sleep,
-/// the dev sidecar at once; back-off for 10 s more); found, they publish the event to <c>outboxPublishTopic</c> with topic and pubsubname replaced, then
+/// <item>The app's own sidecars consume the internal topic: they poll the store for the marker (after
+/// <see cref="SidecarOptions.OutboxScanDelay"/>, daprd's 1 s; back-off for 10 s more); found, they publish the event to <c>outboxPublishTopic</c> with topic and pubsubname replaced, then
 /// delete the marker. Not found (the transaction failed), the message is refused for redelivery, or dropped with
 /// <c>outboxDiscardWhenMissingState</c>.</item>
 /// </list>
@@ -31,7 +31,6 @@ namespace DevSidecar.State;
 public sealed class StateOutbox(ComponentRegistry components, SidecarOptions options, ILogger logger)
 {
     private const string MarkerPrefix = "outbox-";
-    private static readonly TimeSpan ScanDelay = TimeSpan.FromSeconds(1);
 
     public sealed record Config(string PublishPubSub, string PublishTopic, string OutboxPubSub, bool DiscardWhenMissingState);
 
@@ -125,9 +124,10 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
     {
         var envelope = JsonNode.Parse(message.Data.Span) as JsonObject ?? throw new JsonException("the outbox message is not a JSON object");
         var marker = envelope["id"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : "";
-        // daprd sleeps ScanDelay, then polls for 10 s. The dev sidecar polls at once, within the same 11 s: its brokers
-        // (in-memory above all) hand a consumer one message at a time, where a fixed sleep per event would add up.
-        if (!await RetryAsync(async () => await store.GetAsync(marker, cancellationToken) is { Value.Length: > 0 }, cancellationToken, ScanDelay))
+        // daprd sleeps 1 s (defaultStateScanDelay), then polls for 10 s: on a broker that hands the consumer one message
+        // at a time, that caps announcements at one a second.
+        await Task.Delay(options.OutboxScanDelay, cancellationToken);
+        if (!await RetryAsync(async () => await store.GetAsync(marker, cancellationToken) is { Value.Length: > 0 }, cancellationToken))
         {
             var error = $"cannot publish outbox message to topic {config.PublishTopic} with pubsub {config.PublishPubSub}: outbox state not found";
             if (config.DiscardWhenMissingState)
@@ -154,9 +154,9 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
     }
 
     /// <summary>daprd's back-off here: 500 ms, times 3, at most 3 s apart, for 10 s. An exception counts as a failed try.</summary>
-    private static async Task<bool> RetryAsync(Func<Task<bool>> attempt, CancellationToken cancellationToken, TimeSpan extra = default)
+    private static async Task<bool> RetryAsync(Func<Task<bool>> attempt, CancellationToken cancellationToken)
     {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10) + extra;
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10);
         var interval = TimeSpan.FromMilliseconds(500);
         while (true)
         {
