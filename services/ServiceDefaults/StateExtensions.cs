@@ -14,16 +14,16 @@ public static class StateExtensions
     /// <paramref name="update"/> returns null to leave the key as it is; it may run more than once.
     /// </summary>
     public static async Task<T?> UpdateStateAsync<T>(this DaprClient dapr, string key, Func<T?, T?> update,
-        CancellationToken cancellationToken = default) where T : class
+        CancellationToken cancellationToken = default, string storeName = Components.StateStore) where T : class
     {
         for (var attempt = 1; ; attempt++)
         {
-            var (current, etag) = await dapr.GetStateAndETagAsync<T>(Components.StateStore, key, cancellationToken: cancellationToken);
+            var (current, etag) = await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
             var next = update(current);
             if (next is null) return current;
             var saved = string.IsNullOrEmpty(etag)
-                ? await dapr.TryCreateStateAsync(key, next, cancellationToken)
-                : await dapr.TrySaveStateAsync(Components.StateStore, key, next, etag, cancellationToken: cancellationToken);
+                ? await dapr.TryCreateStateAsync(key, next, cancellationToken, storeName)
+                : await dapr.TrySaveStateAsync(storeName, key, next, etag, cancellationToken: cancellationToken);
             if (saved) return next;
             if (attempt == MaxAttempts) throw new InvalidOperationException($"gave up updating '{key}' after {MaxAttempts} conflicting writes");
             await Task.Delay(Random.Shared.Next(1, 5 + attempt), cancellationToken);
@@ -37,16 +37,17 @@ public static class StateExtensions
     /// (pkg/api/grpc/grpc.go, v1.17.9) answers as Internal and the client throws: so a failed write is told from a lost
     /// race by reading the key again. (A write whose answer was lost in transit also reads as a lost race.)
     /// </summary>
-    public static async Task<bool> TryCreateStateAsync<T>(this DaprClient dapr, string key, T value, CancellationToken cancellationToken = default)
+    public static async Task<bool> TryCreateStateAsync<T>(this DaprClient dapr, string key, T value, CancellationToken cancellationToken = default,
+        string storeName = Components.StateStore)
     {
         try
         {
-            return await dapr.TrySaveStateAsync(Components.StateStore, key, value, "",
+            return await dapr.TrySaveStateAsync(storeName, key, value, "",
                 new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }, cancellationToken: cancellationToken);
         }
         catch (DaprException)
         {
-            var (_, etag) = await dapr.GetStateAndETagAsync<T>(Components.StateStore, key, cancellationToken: cancellationToken);
+            var (_, etag) = await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
             if (string.IsNullOrEmpty(etag)) throw;
             return false;
         }

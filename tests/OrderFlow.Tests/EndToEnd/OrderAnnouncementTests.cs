@@ -14,9 +14,22 @@ namespace OrderFlow.Tests.EndToEnd;
 public sealed class OrderAnnouncementTests
 {
     [Fact]
-    public async Task An_order_stored_just_before_orders_is_killed_is_announced_and_kept_after_the_restart()
+    public Task An_order_stored_just_before_orders_is_killed_is_announced_and_kept_after_the_restart_on_local() => KilledAfterStoringAsync("local");
+
+    [BrokerFact("redis-server")]
+    public Task An_order_stored_just_before_orders_is_killed_is_announced_and_kept_after_the_restart_on_redis() => KilledAfterStoringAsync("redis");
+
+    [BrokerFact("nats-server")]
+    public Task An_order_stored_just_before_orders_is_killed_is_announced_and_kept_after_the_restart_on_jetstream() => KilledAfterStoringAsync("jetstream");
+
+    [BrokerFact("rabbitmq-server")]
+    public Task An_order_stored_just_before_orders_is_killed_is_announced_and_kept_after_the_restart_on_rabbitmq() => KilledAfterStoringAsync("rabbitmq");
+
+    private static async Task KilledAfterStoringAsync(string broker)
     {
-        await using var cluster = new Cluster("local");
+        using var workDir = new TempFolder("killed-");
+        await using var components = await BrokerComponents.StartAsync(broker, workDir.Path);
+        await using var cluster = new Cluster(components.Folder);
         var sink = cluster.Own(await EventSinkApp.StartAsync(Topics.OrderPlaced));
         await cluster.StartReadySidecarAsync("order-watcher", sink.Port);
         var orders = await cluster.StartChildAsync(AppIds.Orders, OrderFlowApps.Orders.BuiltDll,
