@@ -42,6 +42,55 @@ public sealed class RedisStateTests(RedisStoreRun run) : IClassFixture<RedisStor
         (await run.Dapr.GetStateAsync<int>(Store, contested)).Should().Be(2);
     }
 
+    /// <summary>daprd runs a transaction under the store's component outbound policy and retries it whole on any error
+    /// (pkg/api/grpc/grpc.go ExecuteStateTransaction), so on Redis the operations that did apply are applied again.</summary>
+    [BrokerFact]
+    public async Task Under_an_outbound_retry_policy_a_partial_transaction_is_retried_whole_and_applies_its_good_operations_again()
+    {
+        await using var cluster = new Cluster(Harness.ClusterOptions(new Dictionary<string, string>
+        {
+            ["components.yaml"] = ComponentYaml.Of(Store, "state.redis", ("redisHost", run.RedisHostPort)),
+            ["store-resiliency.yaml"] = $"""
+                apiVersion: dapr.io/v1alpha1
+                kind: Resiliency
+                metadata:
+                  name: store
+                spec:
+                  policies:
+                    retries:
+                      twice:
+                        policy: constant
+                        duration: 10ms
+                        maxRetries: 2
+                  targets:
+                    components:
+                      {Store}:
+                        outbound:
+                          retry: twice
+                """,
+        }));
+        var sidecar = await cluster.StartSidecarAsync(Harness.NewAppId("state"), appPort: null);
+        using var dapr = SidecarClients.Dapr(sidecar);
+        var (fresh, contested) = (NewKey(), NewKey());
+        await dapr.SaveStateAsync(Store, contested, 1);
+        var (_, stale) = await dapr.GetStateAndETagAsync<int>(Store, contested);
+        await dapr.SaveStateAsync(Store, contested, 2);
+
+        var act = () => dapr.ExecuteStateTransactionAsync(Store,
+        [
+            new StateTransactionRequest(fresh, Json("\"applied\""), StateOperationType.Upsert),
+            new StateTransactionRequest(contested, Json("3"), StateOperationType.Upsert, stale),
+        ]);
+        Rpc((await act.Should().ThrowAsync<DaprException>()).Which).StatusCode.Should().Be(StatusCode.Internal);
+        var (_, freshETag) = await dapr.GetStateAndETagAsync<string>(Store, fresh);
+        freshETag.Should().Be("3", "the first attempt and both retries each set the key (contrib's version counts the sets)");
+
+        // A single save's ETag error is final (pkg/components/state/bulk.go wraps it as permanent): Aborted, no retry.
+        var (_, current) = await dapr.GetStateAndETagAsync<int>(Store, contested);
+        (await dapr.TrySaveStateAsync(Store, contested, 4, stale!)).Should().BeFalse();
+        (await dapr.GetStateAndETagAsync<int>(Store, contested)).Should().Be((2, current));
+    }
+
     [BrokerFact]
     public async Task Over_http_a_partial_transaction_is_500_ERR_STATE_TRANSACTION()
     {

@@ -47,6 +47,8 @@ public sealed class RedisStoreRun : StateStoreRun
 
     protected override string? SkipReason => BrokerBinary.SkipReason("redis-server");
 
+    public string RedisHostPort => _redis.HostPort;
+
     protected override async Task<string> StartStoreAsync()
     {
         await _redis.StartAsync();

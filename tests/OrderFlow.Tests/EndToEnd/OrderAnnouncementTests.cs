@@ -36,14 +36,7 @@ public sealed class OrderAnnouncementTests
             new Dictionary<string, string> { ["Orders__Faults__KillAfterStoring"] = "true" });
 
         var orderId = FlowClient.Unique("order");
-        using (var placed = await orders.Invoke.PostAsJsonAsync("orders", new
-               {
-                   orderId,
-                   customerId = "ada",
-                   items = new[] { new { sku = "sku-1", quantity = 1 } },
-                   amount = 20m,
-                   shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
-               }))
+        using (var placed = await PostOrderAsync(orders.Invoke, orderId, 20m))
             placed.StatusCode.Should().NotBe(HttpStatusCode.Accepted, "the process dies before it answers");
         await orders.Child!.WaitForExitAsync(TimeSpan.FromSeconds(20));
 
@@ -76,14 +69,7 @@ public sealed class OrderAnnouncementTests
         var orderId = FlowClient.Unique("order");
         var statuses = await Task.WhenAll(Enumerable.Range(1, 8).Select(async amount =>
         {
-            using var response = await orders.Invoke.PostAsJsonAsync("orders", new
-            {
-                orderId,
-                customerId = "ada",
-                items = new[] { new { sku = "sku-1", quantity = 1 } },
-                amount = (decimal)amount,
-                shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
-            });
+            using var response = await PostOrderAsync(orders.Invoke, orderId, amount);
             return response.StatusCode;
         }));
         statuses.Count(s => s == HttpStatusCode.Accepted).Should().Be(1);
@@ -96,4 +82,14 @@ public sealed class OrderAnnouncementTests
         await Wait.StaysAsync(() => sink.Handled.Count(e => (string?)e.Envelope["data"]?["order"]?["orderId"] == orderId) == 1,
             "announced once", TimeSpan.FromSeconds(2));
     }
+
+    private static Task<HttpResponseMessage> PostOrderAsync(HttpClient orders, string orderId, decimal amount) =>
+        orders.PostAsJsonAsync("orders", new
+        {
+            orderId,
+            customerId = "ada",
+            items = new[] { new { sku = "sku-1", quantity = 1 } },
+            amount,
+            shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
+        });
 }

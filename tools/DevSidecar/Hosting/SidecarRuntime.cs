@@ -20,7 +20,7 @@ public sealed class SidecarRuntime
         DeclarativeSubscriptions = resources.Subscriptions;
         Resiliency = new ResiliencyPolicies(resources.Resiliencies, options.AppId, Logger);
         Outbox = new StateOutbox(Components, options, Logger);
-        State = new StateApi(Components, options, Outbox);
+        State = new StateApi(Components, options, Outbox, Resiliency);
         Publish = new PublishApi(Components, options, Resiliency);
         App = new AppChannel.AppChannel(options, Logger);
         Registry = new SidecarRegistry(options.RegistryDirectory);

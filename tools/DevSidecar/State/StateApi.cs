@@ -2,6 +2,7 @@ using DevSidecar.Resources;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
 using DevSidecar.Invocation;
+using DevSidecar.Resiliency;
 using Grpc.Core;
 
 namespace DevSidecar.State;
@@ -16,9 +17,10 @@ public sealed record StateOperation(string Key, byte[]? Value, string? ETag, Con
 
 /// <summary>
 /// The state API behind both the HTTP and the gRPC front end: store lookup, key prefixing (<c>appId||key</c> by
-/// default, <c>keyPrefix</c> metadata otherwise) and daprd's error codes.
+/// default, <c>keyPrefix</c> metadata otherwise) and daprd's error codes. Every store call runs under the store's
+/// component outbound policy, as daprd runs it (pkg/api/grpc/grpc.go, pkg/api/http/http.go: ComponentOutboundPolicy).
 /// </summary>
-public sealed class StateApi(ComponentRegistry components, SidecarOptions options, StateOutbox outbox)
+public sealed class StateApi(ComponentRegistry components, SidecarOptions options, StateOutbox outbox, ResiliencyPolicies resiliency)
 {
     private const string Separator = "||";
 
@@ -31,8 +33,26 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
     public async Task<StoredItem?> GetAsync(string storeName, string key, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
-        return await store.GetAsync(StoreKey(store, key), cancellationToken);
+        var storeKey = StoreKey(store, key);
+        try
+        {
+            return await Outbound(storeName).RunAsync(ct => store.GetAsync(storeKey, ct), cancellationToken);
+        }
+        catch (Exception e) when (AsStoreError(e) is { } error)
+        {
+            throw new DaprError(500, StatusCode.Internal, "ERR_STATE_GET", $"fail to get {key} from state store {storeName}: {error.Message}");
+        }
     }
+
+    /// <summary>A store's failure, or the policy's (a timeout, an open circuit breaker) as daprd reports it: its text.</summary>
+    private static StateStoreException? AsStoreError(Exception e) => e switch
+    {
+        StateStoreException store => store,
+        DeadlineExceededException or CircuitBreakerOpenException => new StateStoreException(e.Message),
+        _ => null,
+    };
+
+    private PolicyDefinition Outbound(string storeName) => resiliency.ComponentOutbound(storeName, ComponentKind.Statestore);
 
     /// <summary>daprd's SaveState: one item is contrib's Set, several run at once (contrib's default BulkSet) and
     /// their errors are joined; if all of them are ETag errors the whole is one (daprd pkg/components/state/bulk.go).</summary>
@@ -40,22 +60,30 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
     {
         var store = Store(storeName);
         var writes = items.Select(i => new StateWrite(StoreKey(store, i.Key), i.Value, i.ETag, i.Concurrency, i.Metadata)).ToList();
-        if (await WriteAllAsync(store, writes, cancellationToken) is { } error)
+        if (await WriteAllAsync(store, writes, Outbound(storeName), cancellationToken) is { } error)
             throw StoreError(error, "ERR_STATE_SAVE", $"failed saving state in state store {storeName}: {error.Message}");
     }
 
+    /// <summary>daprd's DeleteState: contrib's Delete under the policy, retried on any error, an ETag error too.</summary>
     public async Task DeleteAsync(string storeName, string key, string? etag, Concurrency concurrency, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
-        if (await WriteAllAsync(store, [new StateWrite(StoreKey(store, key), null, etag, concurrency, StateWrite.NoMetadata)], cancellationToken) is { } error)
+        var delete = new StateWrite(StoreKey(store, key), null, etag, concurrency, StateWrite.NoMetadata);
+        try
+        {
+            await Outbound(storeName).RunAsync(async ct => { await store.WriteAsync(delete, ct); return true; }, cancellationToken);
+        }
+        catch (Exception e) when (AsStoreError(e) is { } error)
+        {
             throw StoreError(error, "ERR_STATE_DELETE", $"failed deleting state with key {key}: {error.Message}");
+        }
     }
 
     public async Task DeleteBulkAsync(string storeName, IReadOnlyList<(string Key, string? ETag, Concurrency Concurrency)> items, CancellationToken cancellationToken)
     {
         var store = Store(storeName);
         var writes = items.Select(i => new StateWrite(StoreKey(store, i.Key), null, i.ETag, i.Concurrency, StateWrite.NoMetadata)).ToList();
-        if (await WriteAllAsync(store, writes, cancellationToken) is { } error)
+        if (await WriteAllAsync(store, writes, Outbound(storeName), cancellationToken) is { } error)
             throw StoreError(error, "ERR_STATE_DELETE_BULK", $"failed deleting state in state store {storeName}: {error.Message}");
     }
 
@@ -84,46 +112,68 @@ public sealed class StateApi(ComponentRegistry components, SidecarOptions option
         }
         try
         {
-            await store.MultiAsync(writes, cancellationToken);
+            // Retried whole on any error (an ETag mismatch too): on state.redis that applies the operations that did
+            // apply once more.
+            await Outbound(storeName).RunAsync(async ct => { await store.MultiAsync(writes, ct); return true; }, cancellationToken);
         }
-        catch (StateStoreException e)
+        catch (Exception e) when (AsStoreError(e) is { } error)
         {
-            throw new DaprError(500, StatusCode.Internal, "ERR_STATE_TRANSACTION", $"error while executing state transaction: {e.Message}");
+            throw new DaprError(500, StatusCode.Internal, "ERR_STATE_TRANSACTION", $"error while executing state transaction: {error.Message}");
         }
     }
 
-    private static async Task<StateStoreException?> WriteAllAsync(IStateStore store, IReadOnlyList<StateWrite> writes, CancellationToken cancellationToken)
+    /// <summary>
+    /// daprd's PerformBulkStoreOperation (pkg/components/state/bulk.go) under the policy: one write alone, where an
+    /// ETag error is final; several at once with their errors joined, where a retry repeats only the writes that failed
+    /// otherwise than on their ETag, and failures that are all ETag errors are one final ETag error.
+    /// </summary>
+    private static async Task<StateStoreException?> WriteAllAsync(IStateStore store, IReadOnlyList<StateWrite> writes, PolicyDefinition policy,
+        CancellationToken cancellationToken)
     {
-        if (writes.Count == 1)
+        var remaining = writes;
+        try
         {
-            try
+            await policy.RunAsync(async ct =>
             {
-                await store.WriteAsync(writes[0], cancellationToken);
-                return null;
-            }
-            catch (StateStoreException e)
-            {
-                return e;
-            }
+                if (remaining.Count == 1)
+                {
+                    try
+                    {
+                        await store.WriteAsync(remaining[0], ct);
+                        return true;
+                    }
+                    catch (ETagException e)
+                    {
+                        throw new PermanentFailureException(e);
+                    }
+                }
+                var failures = (await Task.WhenAll(remaining.Select(async w =>
+                {
+                    try
+                    {
+                        await store.WriteAsync(w, ct);
+                        return (Write: w, Error: (StateStoreException?)null);
+                    }
+                    catch (StateStoreException e)
+                    {
+                        return (Write: w, Error: e);
+                    }
+                }))).Where(f => f.Error is not null).ToList();
+                if (failures.Count == 0) return true;
+                var joined = string.Join("\n", failures.Select(f => f.Error!.Message));
+                var retriable = failures.Where(f => f.Error is not ETagException).Select(f => f.Write).ToList();
+                if (retriable.Count == 0)
+                    throw new PermanentFailureException(new ETagException(
+                        failures.Any(f => f.Error is ETagException { Kind: ETagErrorKind.Invalid }) ? ETagErrorKind.Invalid : ETagErrorKind.Mismatch, joined));
+                remaining = retriable;
+                throw new StateStoreException(joined);
+            }, cancellationToken);
+            return null;
         }
-        var results = await Task.WhenAll(writes.Select(async w =>
+        catch (Exception e) when (AsStoreError(e) is { } error)
         {
-            try
-            {
-                await store.WriteAsync(w, cancellationToken);
-                return null;
-            }
-            catch (StateStoreException e)
-            {
-                return e;
-            }
-        }));
-        var errors = results.OfType<StateStoreException>().ToList();
-        if (errors.Count == 0) return null;
-        var joined = string.Join("\n", errors.Select(e => e.Message));
-        if (errors.All(e => e is ETagException))
-            return new ETagException(errors.Any(e => e is ETagException { Kind: ETagErrorKind.Invalid }) ? ETagErrorKind.Invalid : ETagErrorKind.Mismatch, joined);
-        return new StateStoreException(joined);
+            return error;
+        }
     }
 
     /// <summary>daprd's mapping of a store error on a save or delete: an ETag mismatch is Aborted / 409, an invalid
