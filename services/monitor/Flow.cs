@@ -39,18 +39,22 @@ public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowS
     {
         if (Steps.Any(s => s.Step == step.Step)) return null;
         var furthest = FlowRules.Rank(step.Step) >= FlowRules.Rank(Last.Topic) ? new LastGoodEvent(step.Step, data) : Last;
-        var status = step.Step switch
-        {
-            Topics.OrderCompleted => FlowStatus.Completed,
-            Topics.OrderCancelled => FlowStatus.Cancelled,
-            _ when Status is FlowStatus.Completed or FlowStatus.Cancelled => Status,
-            _ => FlowStatus.InProgress, // a stalled or dead-lettered flow that moves again has recovered
-        };
+        var status = StatusAfter(step.Step, Status);
         return this with { Steps = [.. Steps, step], Last = furthest, Status = status, StalledAt = status == FlowStatus.InProgress ? null : StalledAt };
     }
 
+    /// <summary>The flow as its first seen event makes it: events of different topics arrive in any order (the outbox
+    /// announces order-placed a moment after the order is stored), so the first may already end it.</summary>
     public static Flow Start(string orderId, FlowStep step, JsonElement data) =>
-        new(orderId, FlowStatus.InProgress, [step], new LastGoodEvent(step.Step, data), null, 0);
+        new(orderId, StatusAfter(step.Step, FlowStatus.InProgress), [step], new LastGoodEvent(step.Step, data), null, 0);
+
+    private static FlowStatus StatusAfter(string step, FlowStatus before) => step switch
+    {
+        Topics.OrderCompleted => FlowStatus.Completed,
+        Topics.OrderCancelled => FlowStatus.Cancelled,
+        _ when before is FlowStatus.Completed or FlowStatus.Cancelled => before,
+        _ => FlowStatus.InProgress, // a stalled or dead-lettered flow that moves again has recovered
+    };
 }
 
 /// <summary>The shape of the order flow, the same in both styles: which steps may follow which.</summary>

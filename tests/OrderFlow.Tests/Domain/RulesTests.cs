@@ -1,5 +1,7 @@
 using OrderFlow.Contracts;
+using System.Text.Json;
 using OrderFlow.Inventory;
+using OrderFlow.Monitor;
 using OrderFlow.Payments;
 using OrderFlow.Shipping;
 
@@ -146,5 +148,30 @@ public class ShippingRulesTests
     public void Undeliverable_countries_are_matched_ignoring_case_and_spaces(string country, bool undeliverable)
     {
         (ShippingRules.Undeliverable(new Address("x", "y", country), ["AQ"]) is not null).Should().Be(undeliverable);
+    }
+}
+
+public class FlowTests
+{
+    private static readonly JsonElement Data = JsonDocument.Parse("{}").RootElement;
+    private static FlowStep Step(string topic) => new(topic, DateTimeOffset.UnixEpoch, null, null);
+
+    [Fact]
+    public void A_flow_first_seen_at_its_end_is_ended_and_stays_so_when_earlier_events_arrive()
+    {
+        var flow = Flow.Start("o1", Step(Topics.OrderCompleted), Data);
+        flow.Status.Should().Be(FlowStatus.Completed);
+        flow = flow.With(Step(Topics.OrderPlaced), Data)!;
+        flow.Status.Should().Be(FlowStatus.Completed, "order-placed arriving late does not reopen a completed flow");
+        flow.LastStep.Step.Should().Be(Topics.OrderCompleted);
+        flow.IsOpen.Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_stalled_flow_that_moves_again_is_in_progress()
+    {
+        var flow = Flow.Start("o1", Step(Topics.OrderPlaced), Data) with { Status = FlowStatus.Stalled };
+        flow.With(Step(Topics.StockReserved), Data)!.Status.Should().Be(FlowStatus.InProgress);
+        Flow.Start("o2", Step(Topics.OrderCancelled), Data).Status.Should().Be(FlowStatus.Cancelled);
     }
 }
