@@ -24,7 +24,9 @@ public sealed class NatsServerProcess() : BrokerServer("nats-server", "pubsub.je
         await WaitForExitOrKillAsync(process, TimeSpan.FromSeconds(10));
     }
 
-    /// <summary>Instances of one app id compete (queueGroupName + durableName per app id); a NAK is redelivered after 1 s.</summary>
+    /// <summary>Instances of one app id compete (queueGroupName + durableName per app id); a NAK is redelivered after 1 s.
+    /// maxAckPending keeps the server from pushing more than a few events ahead: one waiting in the sidecar past ackWait
+    /// would be delivered again (as components/jetstream explains), which a loaded machine would turn into duplicates.</summary>
     protected override IEnumerable<(string Key, string Value)> PubSubMetadata() =>
     [
         ("natsURL", Url),
@@ -32,5 +34,6 @@ public sealed class NatsServerProcess() : BrokerServer("nats-server", "pubsub.je
         ("queueGroupName", "{appID}"),
         ("ackWait", "1s"),
         ("maxDeliver", "10"),
+        ("maxAckPending", "5"),
     ];
 }
