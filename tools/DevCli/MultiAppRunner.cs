@@ -139,7 +139,8 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             if (ending != Ending.Running) return ending;
 
             var wasWaiting = notReady.Count > 0;
-            notReady.RemoveAll(r => r.Sidecar!.Ready.IsCompleted);
+            // Only the app just reported: others that became ready meanwhile complete the next wait at once.
+            notReady.RemoveAll(r => r.Sidecar!.Ready == first);
             if (wasWaiting && notReady.Count == 0)
                 output.WriteLine($"== RUN == {_running.Count} app(s) running; press Ctrl-C to stop");
         }
