@@ -34,6 +34,8 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddAppInvocation();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddExceptionHandler<BadRequestHandler>();
         builder.Services.AddHealthChecks();
         builder.Services.Configure<ShutdownOptions>(config.GetSection("Shutdown"));
         builder.Services.AddSingleton<InFlightWork>();

@@ -122,6 +122,26 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     }
 
     [BrokerFact]
+    public async Task An_unreadable_order_is_answered_with_problem_details_naming_what_is_wrong_and_nothing_is_stored()
+    {
+        var customer = Unique("customer");
+        async Task<string> DetailOfAsync(string body)
+        {
+            using var response = await _orders.PostAsync("orders", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            response.StatusCode.Should().Be(HttpStatusCode.BadRequest, body);
+            response.Content.Headers.ContentType!.MediaType.Should().Be("application/problem+json");
+            return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("detail").GetString()!;
+        }
+
+        (await DetailOfAsync("{\"customerId\":\"" + customer + "\",\"items\":[{\"sku\":\"a\",\"quantity\":1}],\"amount\":\"abc\"}"))
+            .Should().Contain("$.amount").And.Contain("Decimal");
+        (await DetailOfAsync("{\"customerId\":\"" + customer + "\",")).Should().Contain("JSON");
+        (await DetailOfAsync("")).Should().NotBeNullOrWhiteSpace();
+        var all = await _orders.GetFromJsonAsync<List<OrdersApi.OrderView>>("orders", Json);
+        all!.Should().NotContain(o => o.CustomerId == customer);
+    }
+
+    [BrokerFact]
     public async Task Events_delivered_twice_change_nothing_twice()
     {
         var sku = await _flow.StockAsync(10);
