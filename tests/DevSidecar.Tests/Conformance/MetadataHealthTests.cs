@@ -162,4 +162,18 @@ public sealed class MetadataHealthTests(HarnessFixture fixture) : IClassFixture<
         await client.ShutdownAsync(new Dapr.Client.Autogen.Grpc.v1.ShutdownRequest(), new Grpc.Core.Metadata { { "dapr-force-shutdown", "true" } }, DateTime.UtcNow.AddSeconds(10));
         (await Wait.WithDeadline(h.Sidecar.ShutdownRequested, "ShutdownRequested")).Should().BeTrue("dapr-force-shutdown is also accepted as gRPC metadata (daprd pkg/api/universal/shutdown.go)");
     }
+
+    /// <summary>The dev-only fault endpoint answers malformed input as daprd answers it: 400 {errorCode, message}.</summary>
+    [Theory]
+    [InlineData("not json", "application/json")]
+    [InlineData("{\"topic\":\"t\",\"count\":1}", "text/plain")]
+    [InlineData("{\"count\":1}", "application/json")]
+    public async Task A_malformed_fault_rule_is_400_ERR_MALFORMED_REQUEST(string body, string contentType)
+    {
+        using var response = await H.Http.PostAsync("/v1.0-devsidecar/faults/drop", new StringContent(body, Encoding.UTF8, contentType));
+        response.StatusCode.Should().Be(HttpStatusCode.BadRequest);
+        var error = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        ((string?)error["errorCode"]).Should().Be("ERR_MALFORMED_REQUEST");
+        ((string?)error["message"]).Should().NotBeNullOrEmpty();
+    }
 }

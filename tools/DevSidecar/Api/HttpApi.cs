@@ -410,7 +410,16 @@ public static class HttpApi
     {
         app.MapPost("/v1.0-devsidecar/faults/drop", async context =>
         {
-            var rule = await context.Request.ReadFromJsonAsync(HttpApiJson.Web.DropRule, context.RequestAborted);
+            DeliveryFaults.DropRule? rule;
+            try
+            {
+                rule = await context.Request.ReadFromJsonAsync(HttpApiJson.Web.DropRule, context.RequestAborted);
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException)
+            {
+                // Not JSON, or not sent as JSON: answered as daprd answers malformed input, not as a server error.
+                throw DaprError.Malformed($"a drop rule is a JSON object: {e.Message}");
+            }
             if (rule is null || string.IsNullOrEmpty(rule.Topic) || (rule.Count is null && rule.Rate is null))
                 throw DaprError.Malformed("a drop rule needs a topic and a count and/or a rate");
             runtime.Faults.Set(rule);
