@@ -1,4 +1,5 @@
 using System.Globalization;
+using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Resiliency;
@@ -13,13 +14,13 @@ public sealed record CircuitBreakerPolicy(string Name, uint MaxRequests, TimeSpa
 {
     public static CircuitBreakerPolicy Parse(string name, Dictionary<object, object> spec)
     {
-        var maxRequests = ResiliencyResource.Str(spec, "maxRequests") is { } text
+        var maxRequests = YamlValues.Str(spec, "maxRequests") is { } text
             ? uint.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new FormatException($"maxRequests '{text}' is not a count")
             : 0;
-        TimeSpan Duration(string key) => ResiliencyResource.Str(spec, key) is { } value
+        TimeSpan Duration(string key) => YamlValues.Str(spec, key) is { } value
             ? ResiliencyResource.ParseDuration(value) ?? throw new FormatException($"{key} '{value}' is not a duration")
             : TimeSpan.Zero;
-        var trip = ResiliencyResource.Str(spec, "trip") is { } expression ? TripExpression.Parse(expression) : null;
+        var trip = YamlValues.Str(spec, "trip") is { } expression ? TripExpression.Parse(expression) : null;
         return new CircuitBreakerPolicy(name, maxRequests, Duration("interval"), Duration("timeout"), trip);
     }
 }

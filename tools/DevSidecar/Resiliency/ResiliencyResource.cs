@@ -1,5 +1,6 @@
 using System.Globalization;
 using DevSidecar.Resources;
+using static DevSidecar.Resources.YamlValues;
 
 namespace DevSidecar.Resiliency;
 
@@ -86,16 +87,4 @@ public sealed record ResiliencyResource(
 
     private static PolicyNames Names(Dictionary<object, object>? map) =>
         new(Str(map, "timeout"), Str(map, "retry"), Str(map, "circuitBreaker"));
-
-    private static IEnumerable<KeyValuePair<string, object?>> Entries(Dictionary<object, object>? map) =>
-        map is null ? [] : map.Select(kv => new KeyValuePair<string, object?>(kv.Key.ToString()!, kv.Value));
-
-    private static Dictionary<object, object>? Map(Dictionary<object, object>? map, string key) =>
-        map is not null && map.TryGetValue(key, out var v) ? v as Dictionary<object, object> : null;
-
-    internal static string? Str(Dictionary<object, object>? map, string key) =>
-        map is not null && map.TryGetValue(key, out var v) && v is string s && s.Length > 0 ? s : null;
-
-    private static IReadOnlyList<string> StrList(Dictionary<object, object> map, string key) =>
-        map.TryGetValue(key, out var v) && v is List<object> list ? list.Select(x => x.ToString()!).ToList() : [];
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using DevSidecar.Resources;
 
 namespace DevSidecar.Resiliency;
 
@@ -32,7 +33,7 @@ public sealed record RetryPolicy(
 
     public static RetryPolicy Parse(string name, Dictionary<object, object> spec)
     {
-        var kind = ResiliencyResource.Str(spec, "policy")?.ToLowerInvariant() switch
+        var kind = YamlValues.Str(spec, "policy")?.ToLowerInvariant() switch
         {
             null or "constant" => BackOffKind.Constant,
             "exponential" => BackOffKind.Exponential,
@@ -40,17 +41,17 @@ public sealed record RetryPolicy(
         };
         var duration = ReadDuration(spec, "duration") ?? TimeSpan.FromSeconds(5);
         var maxInterval = ReadDuration(spec, "maxInterval") ?? TimeSpan.FromSeconds(60);
-        var maxRetries = ResiliencyResource.Str(spec, "maxRetries") is { } text
+        var maxRetries = YamlValues.Str(spec, "maxRetries") is { } text
             ? long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : throw new FormatException($"maxRetries '{text}' is not an integer")
             : -1;
-        var matching = spec.TryGetValue("matching", out var m) ? m as Dictionary<object, object> : null;
+        var matching = YamlValues.Map(spec, "matching");
         return new RetryPolicy(name, kind, duration, maxInterval, maxRetries,
-            Codes(ResiliencyResource.Str(matching, "httpStatusCodes"), 100, 599),
-            Codes(ResiliencyResource.Str(matching, "gRPCStatusCodes"), 0, 16));
+            Codes(YamlValues.Str(matching, "httpStatusCodes"), 100, 599),
+            Codes(YamlValues.Str(matching, "gRPCStatusCodes"), 0, 16));
     }
 
     private static TimeSpan? ReadDuration(Dictionary<object, object> spec, string key) =>
-        ResiliencyResource.Str(spec, key) is { } text
+        YamlValues.Str(spec, key) is { } text
             ? ResiliencyResource.ParseDuration(text) ?? throw new FormatException($"{key} '{text}' is not a duration")
             : null;
 

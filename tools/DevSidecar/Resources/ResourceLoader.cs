@@ -2,6 +2,7 @@ using System.Text.Json;
 using DevSidecar.Hosting;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
+using static DevSidecar.Resources.YamlValues;
 
 namespace DevSidecar.Resources;
 
@@ -180,13 +181,4 @@ public static class ResourceLoader
         return new SubscriptionSpec(pubsub, topic, rules, defaultPath, metadata, Str(spec, "deadLetterTopic"),
             "DECLARATIVE", name, StrList(doc, "scopes"), file);
     }
-
-    private static Dictionary<object, object>? Map(Dictionary<object, object>? map, string key) =>
-        map is not null && map.TryGetValue(key, out var v) ? v as Dictionary<object, object> : null;
-
-    private static string? Str(Dictionary<object, object>? map, string key) =>
-        map is not null && map.TryGetValue(key, out var v) && v is string s && s.Length > 0 ? s : null;
-
-    private static IReadOnlyList<string> StrList(Dictionary<object, object> map, string key) =>
-        map.TryGetValue(key, out var v) && v is List<object> list ? list.Select(x => x.ToString()!).ToList() : [];
 }

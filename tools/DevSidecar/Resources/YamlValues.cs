@@ -100,4 +100,20 @@ public static class YamlValues
     /// <summary>YAML's null (yaml.org/type/null.html): a plain ~, null, Null, NULL or nothing, other than a key.</summary>
     private static bool IsNull(Scalar scalar) =>
         scalar.Style == ScalarStyle.Plain && !scalar.IsKey && scalar.Value is "" or "~" or "null" or "Null" or "NULL";
+
+    /// <summary>The mapping under <paramref name="key"/>, or null when it is missing or not a mapping.</summary>
+    public static Dictionary<object, object>? Map(Dictionary<object, object>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var v) ? v as Dictionary<object, object> : null;
+
+    /// <summary>The non-empty text under <paramref name="key"/>, or null.</summary>
+    public static string? Str(Dictionary<object, object>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var v) && v is string s && s.Length > 0 ? s : null;
+
+    /// <summary>The sequence under <paramref name="key"/> as texts; empty when it is missing or not a sequence.</summary>
+    public static IReadOnlyList<string> StrList(Dictionary<object, object> map, string key) =>
+        map.TryGetValue(key, out var v) && v is List<object> list ? list.Select(x => x.ToString()!).ToList() : [];
+
+    /// <summary>A mapping's entries with their keys as text; none for a missing mapping.</summary>
+    public static IEnumerable<KeyValuePair<string, object?>> Entries(Dictionary<object, object>? map) =>
+        map is null ? [] : map.Select(kv => new KeyValuePair<string, object?>(kv.Key.ToString()!, kv.Value));
 }
