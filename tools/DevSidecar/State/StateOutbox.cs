@@ -55,6 +55,7 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
             .GroupBy(o => o.Write.Key).ToDictionary(g => g.Key, g => g.Last());
         var kept = operations.Where(o => !projections.Values.Contains(o)).ToList();
         var result = kept.Select(o => o.Write).ToList();
+        IPubSub? pubsub = null; // looked up at the first upsert: a transaction of deletes publishes nothing
         foreach (var operation in kept.Where(o => !o.Write.IsDelete))
         {
             var marker = MarkerPrefix + Guid.NewGuid();
@@ -62,15 +63,16 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
             var envelope = Envelope(marker, config, payload, traceParent, traceState);
             foreach (var (key, value) in operation.Write.Metadata)
                 if (key is not ("data" or "id")) envelope[key] = value;
-            var pubsub = components.PubSubs.TryGetValue(config.OutboxPubSub, out var found)
-                ? found
-                : throw new InvalidOperationException($"pubsub '{config.OutboxPubSub}' not found");
+            pubsub ??= PubSub(config.OutboxPubSub);
             await pubsub.PublishAsync(new BrokerMessage(InternalTopic(config), CloudEvents.SortedJson(envelope), CloudEvents.ContentType,
                 new Dictionary<string, string>()), cancellationToken);
             result.Add(new StateWrite(marker, "\"0\""u8.ToArray(), null, Concurrency.Unspecified, StateWrite.NoMetadata));
         }
         return result;
     }
+
+    private IPubSub PubSub(string name) =>
+        components.PubSubs.TryGetValue(name, out var pubsub) ? pubsub : throw new InvalidOperationException($"pubsub '{name}' not found");
 
     /// <summary>contrib's NewCloudEventsEnvelope as the outbox calls it: no type, subject or topic, traceparent empty
     /// and the span's trace in traceid.</summary>
@@ -141,9 +143,7 @@ public sealed class StateOutbox(ComponentRegistry components, SidecarOptions opt
 
         envelope["topic"] = config.PublishTopic;
         envelope["pubsubname"] = config.PublishPubSub;
-        var pubsub = components.PubSubs.TryGetValue(config.PublishPubSub, out var found)
-            ? found
-            : throw new InvalidOperationException($"pubsub '{config.PublishPubSub}' not found");
+        var pubsub = PubSub(config.PublishPubSub);
         await pubsub.PublishAsync(new BrokerMessage(config.PublishTopic, CloudEvents.SortedJson(envelope),
             (string?)envelope["datacontenttype"] ?? "", new Dictionary<string, string>()), cancellationToken);
         await RetryAsync(async () =>
