@@ -42,8 +42,20 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         // The indexes change only when a flow starts and when it ends, not on every event. A redelivered event (the step
         // is known already) sets them again, which repairs a crash between writing the flow and its indexes.
         if (started || repeated) await dapr.AddToIndexAsync(IndexKey, orderId, ct);
-        if (flow!.IsOpen && (started || repeated)) await dapr.AddToIndexAsync(OpenIndexKey, orderId, ct);
+        if (flow!.IsOpen && (started || repeated)) await AddToOpenIndexAsync(orderId, ct);
         else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
+    }
+
+    /// <summary>
+    /// Adds an open flow to the open index, then reads the flow again: events of one order are delivered concurrently
+    /// (the outbox announces order-placed a second after the later steps may have run), so the event that ends the flow
+    /// can remove it from the index before this add lands. Whichever of the two writes the index last, one of them sees
+    /// the flow ended and removes it.
+    /// </summary>
+    private async Task AddToOpenIndexAsync(string orderId, CancellationToken ct)
+    {
+        await dapr.AddToIndexAsync(OpenIndexKey, orderId, ct);
+        if (await GetAsync(orderId, ct) is { IsOpen: false }) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
     }
 
     /// <summary>
@@ -72,7 +84,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         }, ct);
         if (flow is not { Status: FlowStatus.DeadLettered }) return;
         await dapr.AddToIndexAsync(IndexKey, orderId, ct);
-        if (!wasOpen) await dapr.AddToIndexAsync(OpenIndexKey, orderId, ct);
+        if (!wasOpen) await AddToOpenIndexAsync(orderId, ct);
         logger.LogWarning("order {OrderId}: an event of {Topic} was dead-lettered; flow marked DeadLettered", orderId, topic);
     }
 
