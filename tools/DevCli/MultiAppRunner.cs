@@ -190,13 +190,16 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         WriteLastLines(process);
         if (code != 0 && LooksUnbuilt(running.Spec, process))
             error.WriteLine($"app '{process.AppId}' runs `{string.Join(' ', running.Spec.Command)}`, which does not build, and its build output "
-                + "is missing: build first (`dotnet build`), then start the run again");
+                + "is missing: build first (`dotnet build`; for this repo's dapr.yaml, `dotnet build suite.slnf`), then start the run again");
         return code;
     }
 
-    /// <summary>`dotnet run --no-build` of a project never built fails with "… trying to start process '…/bin/…' … No such file or directory".</summary>
+    /// <summary>
+    /// An app that runs build output never built: `dotnet bin/…/X.dll` fails with "The application to execute does not
+    /// exist", `dotnet run --no-build` with "… trying to start process '…/bin/…' … No such file or directory".
+    /// </summary>
     private static bool LooksUnbuilt(AppSpec app, AppProcess process) =>
-        app.Command.Contains("--no-build")
+        (app.Command.Contains("--no-build") || app.Command.Any(arg => arg.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)))
         && process.LastLines().Any(line => line.Contains("No such file or directory", StringComparison.Ordinal)
                                           || line.Contains("does not exist", StringComparison.Ordinal));
 

@@ -143,24 +143,26 @@ public sealed class MultiAppRunTests : IDisposable
         (await runner.WaitForExitAsync()).Should().Be(0, runner.Output);
     }
 
-    [Fact]
-    public async Task An_unbuilt_app_run_with_no_build_is_reported_with_what_to_do()
+    [Theory]
+    [InlineData("""["dotnet", "run", "--no-build"]""")]
+    [InlineData("""["dotnet", "bin/Debug/net10.0/Unbuilt.dll"]""")]
+    public async Task An_unbuilt_app_run_without_building_is_reported_with_what_to_do(string command)
     {
         _temp.CreateFolder("unbuilt");
         _temp.WriteFile("unbuilt/Unbuilt.csproj", """<Project Sdk="Microsoft.NET.Sdk"><PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework></PropertyGroup></Project>""");
-        var template = _temp.WriteFile("dapr.yaml", """
+        var template = _temp.WriteFile("dapr.yaml", $$"""
             version: 1
             apps:
               - appID: unbuilt
                 appDirPath: ./unbuilt
-                command: ["dotnet", "run", "--no-build"]
+                command: {{command}}
             """);
         await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
 
         (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
 
         runner.Output.Should().Contain("app 'unbuilt' exited with code 1")
-            .And.Contain("build first (`dotnet build`), then start the run again");
+            .And.Contain("build first (`dotnet build`");
     }
 
     /// <summary>A dapr.yaml running one PingApp per app id, each in its own folder, with fixed free app ports.</summary>
