@@ -2,16 +2,16 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Logging;
 
 namespace OrderFlow.ServiceDefaults;
 
 /// <summary>
 /// A request body that cannot be read (malformed JSON, a value of the wrong type, no body at all) is answered with
-/// problem details that say what is wrong, and logged at information level. Minimal APIs otherwise answer a bare 400
-/// and log it at debug level only; <c>RouteHandlerOptions.ThrowOnBadRequest</c> turns it into this exception.
+/// problem details that say what is wrong (logged at information level by <see cref="ProblemLog"/>). Minimal APIs
+/// otherwise answer a bare 400 and log it at debug level only; <c>RouteHandlerOptions.ThrowOnBadRequest</c> turns it
+/// into this exception.
 /// </summary>
-public sealed class BadRequestHandler(IProblemDetailsService problems, ILogger<BadRequestHandler> logger) : IExceptionHandler
+public sealed class BadRequestHandler(IProblemDetailsService problems) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
     {
@@ -20,7 +20,6 @@ public sealed class BadRequestHandler(IProblemDetailsService problems, ILogger<B
         var detail = bad.InnerException is JsonException json
             ? $"{bad.Message} {json.Message}{(json.InnerException is { } cause ? " " + cause.Message : "")}"
             : bad.Message;
-        logger.LogInformation("{Method} {Path} refused: {Detail}", context.Request.Method, context.Request.Path, detail);
         context.Response.StatusCode = bad.StatusCode;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {

@@ -33,7 +33,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.AddDaprClient();
         builder.Services.AddAppInvocation();
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddProblemDetails();
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ProblemLog.Write);
         builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.Services.AddExceptionHandler<BadRequestHandler>();
         builder.Services.AddHealthChecks();

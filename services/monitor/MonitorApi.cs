@@ -31,19 +31,14 @@ public static class MonitorApi
         var group = app.MapGroup("/flows");
         group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
             TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
-        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, NotFound<ProblemDetails>>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
+        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
             await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(http, orderId, ct))) : NotFound(orderId));
-        group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, NotFound<ProblemDetails>, Conflict<ProblemDetails>>> (
+        group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, ProblemHttpResult>> (
             string orderId, FlowBook flows, CancellationToken ct) =>
         {
             if (await flows.RedriveAsync(orderId, ct) is { } redriven) return TypedResults.Accepted($"/flows/{orderId}", View(redriven, flows, null));
             if (await flows.GetAsync(orderId, ct) is not { } flow) return NotFound(orderId);
-            return TypedResults.Conflict(new ProblemDetails
-            {
-                Title = "Only a stalled or dead-lettered flow can be redriven",
-                Detail = $"The flow of order '{orderId}' is {flow.Status}.",
-                Status = StatusCodes.Status409Conflict,
-            });
+            return Problems.Conflict("Only a stalled or dead-lettered flow can be redriven", $"The flow of order '{orderId}' is {flow.Status}.");
         });
         return app;
     }
@@ -58,6 +53,6 @@ public static class MonitorApi
         return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(ct) : null;
     }
 
-    private static NotFound<ProblemDetails> NotFound(string orderId) =>
-        TypedResults.NotFound(new ProblemDetails { Title = "Flow not found", Detail = $"The monitor has seen no event of order '{orderId}'.", Status = 404 });
+    private static ProblemHttpResult NotFound(string orderId) =>
+        Problems.NotFound("Flow not found", $"The monitor has seen no event of order '{orderId}'.");
 }

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Notifications;
 
@@ -8,8 +9,8 @@ public static class NotificationsApi
     public static IEndpointRouteBuilder MapNotificationsApi(this IEndpointRouteBuilder app)
     {
         app.MapGet("/notifications", async (string? customerId, NotificationLog log, CancellationToken ct) => TypedResults.Ok(await log.ListAsync(customerId, ct)));
-        app.MapGet("/notifications/{orderId}", async Task<Results<Ok<Notification>, NotFound>> (string orderId, NotificationLog log, CancellationToken ct) =>
-            await log.GetAsync(orderId, ct) is { } n ? TypedResults.Ok(n) : TypedResults.NotFound());
+        app.MapGet("/notifications/{orderId}", async Task<Results<Ok<Notification>, ProblemHttpResult>> (string orderId, NotificationLog log, CancellationToken ct) =>
+            await log.GetAsync(orderId, ct) is { } n ? TypedResults.Ok(n) : Problems.NotFound("Notification not found", $"No notification was sent for order '{orderId}'."));
 
         // Pub/sub handlers: the terminal events are the same in both styles.
         var events = app.MapGroup("/events");

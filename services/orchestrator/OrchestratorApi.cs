@@ -2,6 +2,7 @@ using Dapr.Workflow;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Orchestrator;
 
@@ -25,7 +26,7 @@ public static class OrchestratorApi
             var state = await workflows.GetWorkflowStateAsync(orderId);
             return state.Exists
                 ? Results.Ok(new { orderId, status = state.RuntimeStatus.ToString(), progress = state.ReadCustomStatusAs<object>() })
-                : Results.NotFound();
+                : Problems.NotFound("Workflow not found", $"There is no workflow instance '{orderId}'.");
         });
         return app;
     }

@@ -30,7 +30,7 @@ public static class OrderProgress
         IConfiguration config, TimeProvider clock, CancellationToken ct)
     {
         if (await book.GetAsync(orderId, ct) is not { } order)
-            return TypedResults.Problem($"There is no order '{orderId}'.", title: "Order not found", statusCode: StatusCodes.Status404NotFound);
+            return Problems.NotFound("Order not found", $"There is no order '{orderId}'.");
         var lease = work.TryBegin();
         if (lease is null)
             return TypedResults.Problem("This instance is shutting down.", title: "Shutting down", statusCode: StatusCodes.Status503ServiceUnavailable);

@@ -1,7 +1,7 @@
 using Dapr.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Orders;
 
@@ -43,7 +43,7 @@ public static class OrdersApi
         var details = request.ToDetails();
         // Stored and announced (order-placed) in one outbox transaction: nothing to publish here.
         if (await book.PlaceAsync(details, ct) == Placement.Duplicate)
-            return TypedResults.Problem($"An order with id '{details.OrderId}' exists already.", statusCode: StatusCodes.Status409Conflict);
+            return Problems.Conflict("Order exists", $"An order with id '{details.OrderId}' exists already.");
         // Fault drill, off unless configured: the process dies here as on SIGKILL, after the order is stored and before
         // anything else; the outbox still announces it (OrderFlow.Tests OrderAnnouncementTests).
         if (config.GetValue<bool>("Orders:Faults:KillAfterStoring")) System.Diagnostics.Process.GetCurrentProcess().Kill();
@@ -58,12 +58,12 @@ public static class OrdersApi
         return TypedResults.Ok(all.Where(o => status is null || o.Status == status).Select(OrderView.Of).ToList());
     }
 
-    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> GetAsync(string orderId, OrderBook book, CancellationToken ct) =>
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> GetAsync(string orderId, OrderBook book, CancellationToken ct) =>
         await book.GetAsync(orderId, ct) is { } order
             ? TypedResults.Ok(OrderView.Of(order))
             : NotFound(orderId);
 
-    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>, ValidationProblem>> RecordStepAsync(
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult, ValidationProblem>> RecordStepAsync(
         string orderId, StepReport report, OrderBook book, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(report.Step) || report.Step is Topics.OrderCompleted or Topics.OrderCancelled)
@@ -71,18 +71,17 @@ public static class OrdersApi
         return await book.RecordAsync(orderId, report.Step, report.Detail, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
     }
 
-    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> CompleteAsync(string orderId, OrderBook book, CancellationToken ct)
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CompleteAsync(string orderId, OrderBook book, CancellationToken ct)
     {
         if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
         return TypedResults.Ok(OrderView.Of(await book.CompleteAsync(order.Details, ct) ?? order));
     }
 
-    private static async Task<Results<Ok<OrderView>, NotFound<ProblemDetails>>> CancelAsync(string orderId, CancelRequest request, OrderBook book, CancellationToken ct)
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CancelAsync(string orderId, CancelRequest request, OrderBook book, CancellationToken ct)
     {
         if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
         return TypedResults.Ok(OrderView.Of(await book.CancelAsync(order.Details, request.Reason ?? "cancelled", ct) ?? order));
     }
 
-    private static NotFound<ProblemDetails> NotFound(string orderId) =>
-        TypedResults.NotFound(new ProblemDetails { Title = "Order not found", Detail = $"There is no order '{orderId}'.", Status = 404 });
+    private static ProblemHttpResult NotFound(string orderId) => Problems.NotFound("Order not found", $"There is no order '{orderId}'.");
 }

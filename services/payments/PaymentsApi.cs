@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Payments;
 
@@ -14,8 +15,8 @@ public static class PaymentsApi
         payments.MapPost("/", (OrderDetails order, Cashier c, CancellationToken ct) => c.ChargeAsync(order, ct));
         payments.MapPost("/{orderId}/refund", (string orderId, Compensate request, Cashier c, CancellationToken ct) =>
             c.RefundAsync(request.Order, request.Reason, ct));
-        payments.MapGet("/{orderId}", async Task<Results<Ok<Payment>, NotFound>> (string orderId, Cashier c, CancellationToken ct) =>
-            await c.GetAsync(orderId, ct) is { } p ? TypedResults.Ok(p) : TypedResults.NotFound());
+        payments.MapGet("/{orderId}", async Task<Results<Ok<Payment>, ProblemHttpResult>> (string orderId, Cashier c, CancellationToken ct) =>
+            await c.GetAsync(orderId, ct) is { } p ? TypedResults.Ok(p) : Problems.NotFound("Payment not found", $"There is no payment for order '{orderId}'."));
 
         // Pub/sub handlers, wired by the choreography's Subscription resources.
         var events = app.MapGroup("/events");

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http.HttpResults;
 using OrderFlow.Contracts;
+using OrderFlow.ServiceDefaults;
 
 namespace OrderFlow.Shipping;
 
@@ -9,8 +10,8 @@ public static class ShippingApi
     {
         var shipments = app.MapGroup("/shipments");
         shipments.MapGet("/", async (ShipmentDesk d, CancellationToken ct) => TypedResults.Ok(await d.ListAsync(ct)));
-        shipments.MapGet("/{orderId}", async Task<Results<Ok<Shipment>, NotFound>> (string orderId, ShipmentDesk d, CancellationToken ct) =>
-            await d.GetAsync(orderId, ct) is { } s ? TypedResults.Ok(s) : TypedResults.NotFound());
+        shipments.MapGet("/{orderId}", async Task<Results<Ok<Shipment>, ProblemHttpResult>> (string orderId, ShipmentDesk d, CancellationToken ct) =>
+            await d.GetAsync(orderId, ct) is { } s ? TypedResults.Ok(s) : Problems.NotFound("Shipment not found", $"There is no shipment for order '{orderId}'."));
         // Command: accepted at once (202); the outcome arrives later as shipment-dispatched or shipment-failed.
         shipments.MapPost("/", async (OrderDetails order, ShipmentDesk d, Dispatcher dispatcher, CancellationToken ct) =>
         {

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using OrderFlow.Patterns.Jobs;
 using OrderFlow.ServiceDefaults;
@@ -31,10 +30,10 @@ public static class CallbackApi
             await store.RecordResultAsync("callback-result", finished, options.Value.InstanceId, ct);
             return TypedResults.NoContent();
         });
-        callback.MapGet("/inbox/{jobId}", async Task<Results<Ok<ReceivedResult>, NotFound<ProblemDetails>>> (string jobId, JobStore store, CancellationToken ct) =>
+        callback.MapGet("/inbox/{jobId}", async Task<Results<Ok<ReceivedResult>, ProblemHttpResult>> (string jobId, JobStore store, CancellationToken ct) =>
             await store.GetResultAsync("callback-result", jobId, ct) is { } received
                 ? TypedResults.Ok(received)
-                : TypedResults.NotFound(new ProblemDetails { Title = "No callback yet", Detail = $"No callback has arrived for job '{jobId}'.", Status = 404 }));
+                : Problems.NotFound("No callback yet", $"No callback has arrived for job '{jobId}'."));
         return app;
     }
 }

@@ -1,6 +1,5 @@
 using Dapr.AspNetCore;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.ServiceDefaults;
@@ -52,10 +51,10 @@ public static class JobsApi
         return TypedResults.Accepted($"/jobs/{job.JobId}", new JobAccepted(job.JobId, job.Status));
     }
 
-    private static async Task<Results<Ok<JobView>, NotFound<ProblemDetails>>> GetAsync(string jobId, JobStore store, CancellationToken ct)
+    private static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(string jobId, JobStore store, CancellationToken ct)
     {
         if (await store.GetAsync(jobId, ct) is not { } job)
-            return TypedResults.NotFound(new ProblemDetails { Title = "Job not found", Detail = $"There is no job '{jobId}'.", Status = 404 });
+            return Problems.NotFound("Job not found", $"There is no job '{jobId}'.");
         var kind = job.ReplyVia == ReplyVia.Event ? "job-result" : "callback-result";
         return TypedResults.Ok(new JobView(job, await store.GetResultAsync(kind, jobId, ct)));
     }

@@ -36,9 +36,10 @@ public static class WorkItemsApi
         items.MapPost("/", PostAsync);
         items.MapGet("/handled-here", (WorkItemLog log, IOptions<PatternsOptions> options) =>
             TypedResults.Ok(new { instanceId = options.Value.InstanceId, items = log.HandledHere.ToArray() }));
-        items.MapGet("/{itemId}", async Task<Results<Ok<WorkItemHandled>, NotFound>> (string itemId, DaprClient dapr, CancellationToken ct) =>
+        items.MapGet("/{itemId}", async Task<Results<Ok<WorkItemHandled>, ProblemHttpResult>> (string itemId, DaprClient dapr, CancellationToken ct) =>
             await dapr.GetStateAsync<WorkItemHandled?>(Components.StateStore, Key(itemId), cancellationToken: ct) is { } handled
-                ? TypedResults.Ok(handled) : TypedResults.NotFound());
+                ? TypedResults.Ok(handled)
+                : Problems.NotFound("Work item not handled", $"No instance has handled work item '{itemId}' yet."));
         items.MapPost("/events/work-item-posted", HandleAsync).WithTopic(Components.PubSub, PatternTopics.WorkItems);
         return app;
     }

@@ -1,7 +1,6 @@
 using Dapr.AspNetCore;
 using Dapr.Client;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
 using OrderFlow.ServiceDefaults;
@@ -27,10 +26,10 @@ public static class PricesApi
         prices.MapPost("/quote", QuoteAsync);
         prices.MapGet("/replies/unmatched", (PendingReplies pending, IOptions<PatternsOptions> options) =>
             TypedResults.Ok(new { instanceId = options.Value.InstanceId, correlationIds = pending.Unmatched.ToArray() }));
-        prices.MapGet("/replies/{correlationId}", async Task<Results<Ok<ReceivedQuote>, NotFound<ProblemDetails>>> (string correlationId, DaprClient dapr, CancellationToken ct) =>
+        prices.MapGet("/replies/{correlationId}", async Task<Results<Ok<ReceivedQuote>, ProblemHttpResult>> (string correlationId, DaprClient dapr, CancellationToken ct) =>
             await StoredReplyAsync(dapr, correlationId, ct) is { } stored
                 ? TypedResults.Ok(stored)
-                : TypedResults.NotFound(new ProblemDetails { Title = "No reply", Detail = $"No reply is stored for '{correlationId}'.", Status = 404 }));
+                : Problems.NotFound("No reply", $"No reply is stored for '{correlationId}'."));
 
         prices.MapPost("/events/price-requested", RespondAsync).WithTopic(Components.PubSub, PatternTopics.PriceRequests);
         prices.MapPost("/events/price-replied", KeepReplyAsync).WithTopic(Components.PubSub, PatternTopics.PriceReplies);

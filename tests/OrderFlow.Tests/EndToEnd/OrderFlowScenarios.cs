@@ -142,6 +142,38 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     }
 
     [BrokerFact]
+    public async Task Every_service_answers_what_it_cannot_find_with_problem_details_naming_it()
+    {
+        var missing = Unique("missing");
+        var lookups = new List<(string App, string Path)>
+        {
+            (AppIds.Orders, $"orders/{missing}"), (AppIds.Orders, $"orders/{missing}/progress"),
+            (AppIds.Inventory, $"stock/{missing}"), (AppIds.Inventory, $"reservations/{missing}"),
+            (AppIds.Payments, $"payments/{missing}"), (AppIds.Shipping, $"shipments/{missing}"),
+            (AppIds.Notifications, $"notifications/{missing}"), (AppIds.Monitor, $"flows/{missing}"),
+            (AppIds.Monitor, $"flows/{missing}/redrive"),
+        };
+        if (cluster.Style == "orchestration") lookups.Add((AppIds.Orchestrator, $"workflows/{missing}"));
+
+        foreach (var (app, path) in lookups)
+        {
+            using var response = path.EndsWith("/redrive")
+                ? await cluster.Invoke(app).PostAsync(path, null)
+                : await cluster.Invoke(app).GetAsync(path);
+            response.StatusCode.Should().Be(HttpStatusCode.NotFound, $"{app} {path}");
+            response.Content.Headers.ContentType!.MediaType.Should().Be("application/problem+json", $"{app} {path}");
+            var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+            problem.GetProperty("status").GetInt32().Should().Be(404);
+            problem.GetProperty("detail").GetString().Should().Contain(missing, $"{app} {path} says what it did not find");
+        }
+
+        // A path no service maps gets problem details too, not an empty 404.
+        using var unmapped = await _orders.GetAsync("no-such-resource");
+        unmapped.StatusCode.Should().Be(HttpStatusCode.NotFound);
+        unmapped.Content.Headers.ContentType!.MediaType.Should().Be("application/problem+json");
+    }
+
+    [BrokerFact]
     public async Task Events_delivered_twice_change_nothing_twice()
     {
         var sku = await _flow.StockAsync(10);
