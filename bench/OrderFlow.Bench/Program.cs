@@ -33,6 +33,12 @@ if (options.Runs("memory"))
     report.Memory = await MemoryBench.RunAsync(options, workDir);
     Report.PrintMemory(report.Memory);
 }
+if (options.Runs("startup"))
+{
+    report.Startup = await StartupBench.RunAsync(options, workDir);
+    var table = Report.PrintStartup(report.Startup, machine);
+    if (!options.Quick) Console.WriteLine($"Section 5 written to {Report.WriteIntoDocs("startup", table)}");
+}
 
 machine.LoadAverageAfter = Machine.LoadAverage();
 report.Seconds = Math.Round(started.Elapsed.TotalSeconds, 1);
@@ -56,7 +62,7 @@ namespace OrderFlow.Bench
     public sealed class BenchOptions
     {
         public bool Quick { get; init; }
-        public string[] Sections { get; init; } = ["invoke", "pubsub", "orderflow", "memory"];
+        public string[] Sections { get; init; } = ["invoke", "pubsub", "orderflow", "memory", "startup"];
         public string? Output { get; init; }
         /// <summary>Order flow only: the component folders and styles to run (default local and redis, both styles).</summary>
         public string[] Stores { get; init; } = ["local", "redis"];
@@ -89,7 +95,7 @@ namespace OrderFlow.Bench
                     case "--styles" when i + 1 < args.Length: styles = List(args[++i]); break;
                     default:
                         Console.Error.WriteLine("""
-                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory] [--stores local,redis] [--styles choreography,orchestration] [--out file.json]
+                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory,startup] [--stores local,redis] [--styles choreography,orchestration] [--out file.json]
                               --quick   short runs (about a minute) for trying changes; the README's figures come from a full run
                               --only    run only these sections
                               --stores  order flow: only these component folders (default local,redis)
@@ -120,6 +126,7 @@ namespace OrderFlow.Bench
         public PubSubResult? PubSub { get; set; }
         public OrderFlowResult? OrderFlow { get; set; }
         public List<MemoryResult>? Memory { get; set; }
+        public List<StartupResult>? Startup { get; set; }
         public List<GoalResult> Goals { get; set; } = [];
     }
 

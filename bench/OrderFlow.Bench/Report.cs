@@ -1,4 +1,5 @@
 using System.Globalization;
+using TestHosting;
 
 namespace OrderFlow.Bench;
 
@@ -18,6 +19,13 @@ public static class Goals
             goals.Add(new("choreography on the embedded default >= 300 orders/s", $"{F(c.OrdersPerSecond)} orders/s", c.OrdersPerSecond >= 300));
         if (r.OrderFlow is { } g && g.Runs.FirstOrDefault(x => x.Store == "local" && x.Style == "orchestration" && x.Skipped is null) is { } o)
             goals.Add(new("orchestration on the embedded default >= 150 orders/s", $"{F(o.OrdersPerSecond)} orders/s", o.OrdersPerSecond >= 150));
+        if (r.Startup?.FirstOrDefault(s => s.Way == StartupWay.Now.Name) is { } now)
+        {
+            goals.Add(new("warm start (nothing changed) to all apps ready <= 10 s", $"{F(now.WarmMedianSeconds)} s", now.WarmMedianSeconds <= 10));
+            goals.Add(new("fresh clone to all apps ready <= 60 s plus the restore", $"{F(now.FreshSeconds)} s + {F(now.RestoreSeconds)} s", now.FreshSeconds <= 60));
+            goals.Add(new("whole running suite <= 1.2 GB resident", $"{F(now.LoadPeakRssMb)} MB peak under load", now.LoadPeakRssMb <= 1200));
+            goals.Add(new("no build-tool process resident for the run", $"{now.ResidentBuildTools.Count}", now.ResidentBuildTools.Count == 0));
+        }
         foreach (var m in r.Memory?.Where(m => m.Skipped is null) ?? [])
             goals.Add(new($"dev sidecar ({m.Build}) <= 60 MB under load", $"{F(m.LoadPeakRssMb)} MB peak", m.LoadPeakRssMb <= 60));
         return goals;
@@ -122,6 +130,48 @@ public static class Report
                 Console.WriteLine($"{m.Build}, under load: " + string.Join(", ", b.Select(kv => $"{kv.Key} {F(kv.Value)}")) + "; largest mappings: " + string.Join("; ", m.TopMappings ?? []));
             Console.WriteLine($"{m.Build}: `{m.Command}`; latency through it p50 {F(m.LoadLatency.P50)} ms, p99 {F(m.LoadLatency.P99)} ms, errors {m.LoadLatency.Errors}");
         }
+    }
+
+    /// <summary>Prints section 5 and returns it as markdown, for <see cref="WriteIntoDocs"/>.</summary>
+    public static string PrintStartup(List<StartupResult> ways, Machine machine)
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd} by `dotnet run -c Release --project bench/OrderFlow.Bench -- --only startup`: "
+            + $"{machine.Cores} cores, load average {machine.LoadAverageBefore} before the run, {machine.Runtime}.");
+        text.AppendLine();
+        text.AppendLine("| | " + string.Join(" | ", ways.Select(w => w.Way)) + " |");
+        text.AppendLine("| --- | " + string.Join(" | ", ways.Select(_ => "---")) + " |");
+        void Row(string name, Func<StartupResult, string> value) => text.AppendLine($"| {name} | " + string.Join(" | ", ways.Select(value)) + " |");
+        Row("command", w => $"`{w.Command}`");
+        Row("package restore (apart)", w => $"{F(w.RestoreSeconds)} s");
+        Row("fresh clone → all apps ready", w => $"{F(w.FreshSeconds)} s (build {F(w.FreshBuildSeconds)} s)");
+        Row("warm start → all apps ready (median)", w => $"{F(w.WarmMedianSeconds)} s (build {F(w.WarmBuildSeconds)} s; runs {string.Join(", ", w.WarmSeconds.Select(F))})");
+        Row("resident, idle (processes)", w => $"{F(w.IdleRssMb)} MB ({w.Processes})");
+        Row($"resident, peak while {ways[0].OrdersCompleted} orders run", w => $"{F(w.LoadPeakRssMb)} MB");
+        Row("build tools left resident", w => w.ResidentBuildTools.Count == 0 ? "none" : string.Join("; ", w.ResidentBuildTools));
+        Row("idle resident by process (MB)", w => string.Join(", ", w.RssByProcessMb.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {F(kv.Value)}")));
+        var now = ways.First(w => w.Way == StartupWay.Now.Name);
+        var before = ways.First(w => w.Way == StartupWay.Before.Name);
+        text.AppendLine();
+        text.AppendLine($"Now / before: warm start {F(now.WarmMedianSeconds / before.WarmMedianSeconds)}×, fresh clone {F(now.FreshSeconds / before.FreshSeconds)}×, "
+            + $"resident memory under load {F(now.LoadPeakRssMb / before.LoadPeakRssMb)}×.");
+        var markdown = text.ToString();
+        Console.WriteLine();
+        Console.WriteLine("## 5. Start-up and memory of the whole suite (dapr.yaml on the dev sidecar)");
+        Console.WriteLine(markdown);
+        return markdown;
+    }
+
+    /// <summary>Replaces what docs/benchmarks.md holds between <c>&lt;!-- bench:{section} --&gt;</c> and <c>&lt;!-- /bench:{section} --&gt;</c>.</summary>
+    public static string WriteIntoDocs(string section, string markdown)
+    {
+        var path = Repo.Path("docs", "benchmarks.md");
+        var doc = File.ReadAllText(path);
+        string begin = $"<!-- bench:{section} -->", end = $"<!-- /bench:{section} -->";
+        int from = doc.IndexOf(begin, StringComparison.Ordinal), to = doc.IndexOf(end, StringComparison.Ordinal);
+        if (from < 0 || to < from) throw new InvalidOperationException($"{path} has no {begin} … {end} block");
+        File.WriteAllText(path, doc[..(from + begin.Length)] + "\n" + markdown + doc[to..]);
+        return path;
     }
 
     public static void PrintGoals(BenchReport r)
