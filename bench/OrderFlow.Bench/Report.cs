@@ -135,6 +135,8 @@ public static class Report
     /// <summary>Prints section 5 and returns it as markdown, for <see cref="WriteIntoDocs"/>.</summary>
     public static string PrintStartup(List<StartupResult> ways, Machine machine)
     {
+        static string S(double seconds) => seconds.ToString("0.0", CultureInfo.InvariantCulture);
+        static string M(double mb) => mb.ToString("0", CultureInfo.InvariantCulture);
         var text = new System.Text.StringBuilder();
         text.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd} by `dotnet run -c Release --project bench/OrderFlow.Bench -- --only startup`: "
             + $"{machine.Cores} cores, load average {machine.LoadAverageBefore} before the run, {machine.Runtime}.");
@@ -143,18 +145,18 @@ public static class Report
         text.AppendLine("| --- | " + string.Join(" | ", ways.Select(_ => "---")) + " |");
         void Row(string name, Func<StartupResult, string> value) => text.AppendLine($"| {name} | " + string.Join(" | ", ways.Select(value)) + " |");
         Row("command", w => $"`{w.Command}`");
-        Row("package restore (apart)", w => $"{F(w.RestoreSeconds)} s");
-        Row("fresh clone → all apps ready", w => $"{F(w.FreshSeconds)} s (build {F(w.FreshBuildSeconds)} s)");
-        Row("warm start → all apps ready (median)", w => $"{F(w.WarmMedianSeconds)} s (build {F(w.WarmBuildSeconds)} s; runs {string.Join(", ", w.WarmSeconds.Select(F))})");
-        Row("resident, idle (processes)", w => $"{F(w.IdleRssMb)} MB ({w.Processes})");
-        Row($"resident, peak while {ways[0].OrdersCompleted} orders run", w => $"{F(w.LoadPeakRssMb)} MB");
+        Row("package restore (apart)", w => $"{S(w.RestoreSeconds)} s");
+        Row("fresh clone → all apps ready", w => $"{S(w.FreshSeconds)} s (build {S(w.FreshBuildSeconds)} s)");
+        Row("warm start → all apps ready (median)", w => $"{S(w.WarmMedianSeconds)} s (build {S(w.WarmBuildSeconds)} s; runs {string.Join(", ", w.WarmSeconds.Select(S))})");
+        Row("resident, idle (processes)", w => $"{M(w.IdleRssMb)} MB ({w.Processes})");
+        Row($"resident, peak while {ways[0].OrdersCompleted} orders run", w => $"{M(w.LoadPeakRssMb)} MB");
         Row("build tools left resident", w => w.ResidentBuildTools.Count == 0 ? "none" : string.Join("; ", w.ResidentBuildTools));
-        Row("idle resident by process (MB)", w => string.Join(", ", w.RssByProcessMb.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {F(kv.Value)}")));
+        Row("idle resident by process (MB)", w => string.Join(", ", w.RssByProcessMb.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {M(kv.Value)}")));
         var now = ways.First(w => w.Way == StartupWay.Now.Name);
         var before = ways.First(w => w.Way == StartupWay.Before.Name);
         text.AppendLine();
-        text.AppendLine($"Now / before: warm start {F(now.WarmMedianSeconds / before.WarmMedianSeconds)}×, fresh clone {F(now.FreshSeconds / before.FreshSeconds)}×, "
-            + $"resident memory under load {F(now.LoadPeakRssMb / before.LoadPeakRssMb)}×.");
+        text.AppendLine($"Now / before: warm start {now.WarmMedianSeconds / before.WarmMedianSeconds:0.00}×, fresh clone {now.FreshSeconds / before.FreshSeconds:0.00}×, "
+            + $"resident memory under load {now.LoadPeakRssMb / before.LoadPeakRssMb:0.00}×.");
         var markdown = text.ToString();
         Console.WriteLine();
         Console.WriteLine("## 5. Start-up and memory of the whole suite (dapr.yaml on the dev sidecar)");
