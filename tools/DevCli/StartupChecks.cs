@@ -17,8 +17,8 @@ internal static class StartupChecks
         foreach (var warning in EmptyResourcesPaths(apps))
             error.WriteLine($"warning: {warning}");
 
-        var problems = new List<string>();
         var loaded = new List<ResourceSet>();
+        var refused = new List<(string AppId, string Problem)>();
         foreach (var app in apps.DistinctBy(app => (app.AppId, string.Join('\n', app.ResourcesPaths))))
         {
             // The CLI runs daprd's component loader on each app's resources paths before starting it (cli v1.17.1
@@ -29,9 +29,12 @@ internal static class StartupChecks
             }
             catch (ResourceLoadException e)
             {
-                problems.Add($"app '{app.AppId}': cannot load resources: {e.File}: {e.Problem}");
+                refused.Add((app.AppId, $"{e.File}: {e.Problem}"));
             }
         }
+        // A bad file in a common path fails every app alike: one line for all of them.
+        var problems = refused.GroupBy(r => r.Problem)
+            .Select(g => $"{Apps(g.Select(r => r.AppId).Distinct().ToList())}: cannot load resources: {g.Key}").ToList();
         if (problems.Count == 0 && NoSubscriptionAnywhere(apps, loaded) is { } noSubscription)
             error.WriteLine($"warning: {noSubscription}");
 
@@ -40,6 +43,9 @@ internal static class StartupChecks
             error.WriteLine(problem);
         return problems.Count == 0;
     }
+
+    private static string Apps(IReadOnlyList<string> ids) =>
+        ids.Count == 1 ? $"app '{ids[0]}'" : $"apps {string.Join(", ", ids.Select(id => $"'{id}'"))}";
 
     /// <summary>
     /// daprd reads the *.yaml / *.yml files directly in each resources path and no sub-folder (dapr v1.17.9
