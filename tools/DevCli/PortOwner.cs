@@ -8,20 +8,30 @@ namespace DevCli;
 internal static class PortOwner
 {
     /// <summary>Tries to listen on every address, as the Dapr CLI does (Go's net.Listen("tcp", ":port")): a listener
-    /// on any address of the port, loopback included, makes that fail.</summary>
+    /// on any address of the port, loopback included, makes that fail. Only "address in use" counts as held: a machine
+    /// without IPv6 is tried on IPv4 alone, and any other failure is left to the sidecar or the app to report.</summary>
     public static bool IsFree(int port)
     {
-        try
+        foreach (var (family, address) in new[] { (AddressFamily.InterNetworkV6, IPAddress.IPv6Any), (AddressFamily.InterNetwork, IPAddress.Any) })
         {
-            using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-            socket.Bind(new IPEndPoint(IPAddress.IPv6Any, port));
-            socket.Listen();
-            return true;
+            try
+            {
+                using var socket = new Socket(family, SocketType.Stream, ProtocolType.Tcp);
+                if (family == AddressFamily.InterNetworkV6) socket.DualMode = true;
+                socket.Bind(new IPEndPoint(address, port));
+                socket.Listen();
+                return true;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                return false;
+            }
+            catch (SocketException)
+            {
+                // no IPv6 here: try IPv4
+            }
         }
-        catch (SocketException)
-        {
-            return false;
-        }
+        return true;
     }
 
     /// <summary>
