@@ -6,7 +6,8 @@ namespace DevCli;
 /// <summary>
 /// One app's process, run as the Dapr CLI runs it: in the app's folder, in its own process group (so a
 /// terminal Ctrl-C reaches the runner only, and stopping the app also stops what it spawned, such as the
-/// child of `dotnet run`), with every output line prefixed by the app id and the last lines kept for crash reports.
+/// child of `dotnet run`), with every output line prefixed by the app id (the instance name, for one of several
+/// instances of an app id) and the last lines kept for crash reports.
 /// </summary>
 public sealed class AppProcess : IAsyncDisposable
 {
@@ -21,6 +22,7 @@ public sealed class AppProcess : IAsyncDisposable
     private readonly StreamWriter? _logFile;
     private readonly Queue<string> _lastLines = new();
     private readonly bool _ownProcessGroup;
+    private string? _bindFailure;
 
     public string AppId { get; }
     public int Id => _process.Id;
@@ -28,14 +30,14 @@ public sealed class AppProcess : IAsyncDisposable
     /// <summary>Completes with the exit code once the process has exited and its output is drained.</summary>
     public Task<int> Exited { get; }
 
-    private AppProcess(string appId, Process process, TextWriter? console, StreamWriter? logFile, bool ownProcessGroup)
+    private AppProcess(AppSpec app, Process process, TextWriter? console, StreamWriter? logFile, bool ownProcessGroup)
     {
-        AppId = appId;
+        AppId = app.AppId;
         _process = process;
         _console = console;
         _logFile = logFile;
         _ownProcessGroup = ownProcessGroup;
-        _consolePrefix = $"== APP - {appId} == ";
+        _consolePrefix = $"== APP - {app.InstanceName} == ";
         process.OutputDataReceived += (_, e) => OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => OnLine(e.Data);
         Exited = WaitForExitAsync();
@@ -83,7 +85,7 @@ public sealed class AppProcess : IAsyncDisposable
         }
         // The CLI gives apps no stdin (Go's nil Stdin is /dev/null): close ours at once.
         process.StandardInput.Close();
-        var appProcess = new AppProcess(app.AppId, process, console, logFile, ownProcessGroup);
+        var appProcess = new AppProcess(app, process, console, logFile, ownProcessGroup);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return appProcess;
@@ -94,6 +96,12 @@ public sealed class AppProcess : IAsyncDisposable
     {
         lock (_lastLines) return [.. _lastLines];
     }
+
+    /// <summary>
+    /// The first output line saying the app could not listen because its address is taken ("address already in use",
+    /// EADDRINUSE), or null. Kept apart from <see cref="LastLines"/>: the stack trace that follows it pushes it out.
+    /// </summary>
+    public string? BindFailure => Volatile.Read(ref _bindFailure);
 
     /// <summary>SIGTERM to the app's process group, then SIGKILL if it has not exited within the grace period.</summary>
     public async Task StopAsync(TimeSpan gracePeriod)
@@ -149,6 +157,9 @@ public sealed class AppProcess : IAsyncDisposable
         {
             if (_lastLines.Count == RememberedLines) _lastLines.Dequeue();
             _lastLines.Enqueue(line);
+            if (_bindFailure is null && (line.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
+                                         || line.Contains("EADDRINUSE", StringComparison.Ordinal)))
+                Volatile.Write(ref _bindFailure, line.Trim());
             _logFile?.WriteLine(line);
         }
         _console?.WriteLine(_consolePrefix + line);

@@ -10,8 +10,9 @@ namespace DevCli;
 /// of daprd: one sidecar per app, all in this process (so they share the in-memory broker). Apps start in run-file order:
 /// the sidecar and, without waiting for it, the app; the next app follows once this sidecar's API answers, never
 /// waiting for an app to be ready, so the apps' own start-ups (and any `dotnet run` builds) overlap, as with the CLI.
-/// The run ends on a stop request (exit 0), on a sidecar's /v1.0/shutdown, or when an app exits, fails to start or
-/// is not ready in time (reported by name).
+/// An app that exits is reported and the others keep running, as with the CLI; the run ends on a stop request, when the
+/// last app process has exited, on a sidecar's /v1.0/shutdown, or when an app fails to start or is not ready in time
+/// (reported by name). Exit 1 if any app failed (exited non-zero or before it was ready), 0 otherwise.
 /// </summary>
 public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings settings, TextWriter output, TextWriter error)
 {
@@ -20,6 +21,8 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
 
     public async Task<int> RunAsync(CancellationToken stopRequested)
     {
+        if (!StartupChecks.Pass(apps, settings.Template, error))
+            return Ending.Failed.ExitCode;
         var ending = Ending.Stopped;
         try
         {
@@ -36,7 +39,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             if (ending.Forced) await KillAllAsync();
             else await StopAllAsync();
         }
-        return ending.ExitCode;
+        return ending == Ending.Stopped && _running.Any(r => r.Failed) ? Ending.Failed.ExitCode : ending.ExitCode;
     }
 
     /// <summary>
@@ -50,13 +53,13 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         var consoleForSidecar = app.DaprdLogDestination.HasFlag(LogDestination.Console) ? output : null;
         var loggerFactory = LoggerFactory.Create(logging => logging
             .SetMinimumLevel(app.LogLevel is null ? LogLevel.Information : SidecarLoggerProvider.DaprLogLevels[app.LogLevel])
-            .AddProvider(new SidecarLoggerProvider(app.AppId, consoleForSidecar, LogFilePath(app, "daprd"))));
+            .AddProvider(new SidecarLoggerProvider(app.InstanceName, consoleForSidecar, LogFilePath(app, "daprd"))));
         var running = new RunningApp(app, loggerFactory);
         _running.Add(running);
 
-        output.WriteLine($"== RUN == starting app '{app.AppId}'" + (app.Command.Count > 0 ? $": {string.Join(' ', app.Command)}" : " (sidecar only)"));
+        output.WriteLine($"== RUN == starting {app.Describe()}" + (app.Command.Count > 0 ? $": {string.Join(' ', app.Command)}" : " (sidecar only)"));
         if ((LogFilePath(app, "app") ?? LogFilePath(app, "daprd")) is { } logFile)
-            output.WriteLine($"== RUN == app '{app.AppId}' writes log files to {Path.GetDirectoryName(logFile)}");
+            output.WriteLine($"== RUN == {app.Describe()} writes log files to {Path.GetDirectoryName(logFile)}");
 
         var options = SidecarOptionsFor(app);
         var sidecarStarting = Task.Run(() => Sidecar.StartAsync(options, loggerFactory, stopRequested), CancellationToken.None);
@@ -93,7 +96,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
     /// <summary>Awaits the sidecar's start; null once it is up, otherwise how the run ends (reported).</summary>
     private async Task<Ending?> SidecarStartedAsync(RunningApp running, Task<Sidecar> starting, CancellationToken stopRequested)
     {
-        var appId = running.Spec.AppId;
+        var appId = running.Spec.Describe();
         try
         {
             running.Sidecar = await starting;
@@ -105,20 +108,22 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         }
         catch (ResourceLoadException e)
         {
-            error.WriteLine($"app '{appId}': cannot load resources: {e.File}: {e.Problem}");
+            error.WriteLine($"{appId}: cannot load resources: {e.File}: {e.Problem}");
             return Ending.Failed;
         }
         catch (Exception e)
         {
-            error.WriteLine($"app '{appId}': the sidecar failed to start: {e.Message}");
+            error.WriteLine($"{appId}: the sidecar failed to start: {e.Message}");
             return Ending.Failed;
         }
     }
 
     /// <summary>
-    /// Waits for the first event that ends the run, reporting each app as it becomes ready meanwhile: a stop request,
-    /// an app exiting (a failure unless it exited with 0 after it was ready), a sidecar asked to shut down, a sidecar
-    /// that cannot connect to its app, or an app not ready within the start-up timeout.
+    /// Waits for the first event that ends the run, reporting meanwhile each app as it becomes ready and each app that
+    /// exits: a stop request, the last app process exiting, a sidecar asked to shut down, a sidecar that cannot connect
+    /// to its app, or an app not ready within the start-up timeout. An app that exits while others run ends nothing:
+    /// with `dapr run -f` the others (and that app's daprd) keep running until Ctrl-C (cli v1.17.1 cmd/run.go
+    /// executeRun waits on the signal channel alone; startAppProcess only prints the app's exit).
     /// </summary>
     private async Task<Ending> WatchAsync(CancellationToken stopRequested)
     {
@@ -140,9 +145,9 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
 
             var wasWaiting = notReady.Count > 0;
             // Only the app just reported: others that became ready meanwhile complete the next wait at once.
-            notReady.RemoveAll(r => r.Sidecar!.Ready == first);
-            if (wasWaiting && notReady.Count == 0)
-                output.WriteLine($"== RUN == {_running.Count} app(s) running; press Ctrl-C to stop");
+            notReady.RemoveAll(r => r.Sidecar!.Ready == first || r.ExitReported);
+            if (wasWaiting && notReady.Count == 0 && _running.Any(r => !r.ExitReported))
+                output.WriteLine($"== RUN == {_running.Count(r => !r.ExitReported)} app(s) running; press Ctrl-C to stop");
         }
     }
 
@@ -151,23 +156,23 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         var sidecar = running.Sidecar!;
         if (sidecar.Ready.IsFaulted)
         {
-            error.WriteLine($"app '{running.Spec.AppId}': the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
+            error.WriteLine($"{running.Spec.Describe()}: the sidecar could not connect to the app: {sidecar.Ready.Exception!.GetBaseException().Message}");
             return Ending.Failed;
         }
         var appPort = running.Spec.AppPort is { } port ? $"app port {port}" : "no app port";
-        output.WriteLine($"== RUN == app '{running.Spec.AppId}' is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
+        output.WriteLine($"== RUN == {running.Spec.Describe()} is ready: {appPort}, Dapr HTTP port {sidecar.HttpPort}, Dapr gRPC port {sidecar.GrpcPort}");
         return Ending.Running;
     }
 
     private Ending NotReadyInTime(RunningApp running)
     {
-        error.WriteLine($"app '{running.Spec.AppId}' was not ready within {settings.StartupTimeout.TotalSeconds:0} s"
+        error.WriteLine($"{running.Spec.Describe()} was not ready within {settings.StartupTimeout.TotalSeconds:0} s"
             + (running.Spec.AppPort is { } p ? $" (nothing accepted connections on app port {p})" : "") + "; last lines:");
         WriteLastLines(running.Process);
         return Ending.Failed;
     }
 
-    /// <summary>What ends the run, for every app started so far: its process exiting or its sidecar being asked to shut down.</summary>
+    /// <summary>What the watch reacts to, for every app started so far: its process exiting (once) or its sidecar being asked to shut down.</summary>
     private Dictionary<Task, Func<Ending>> RunEndings()
     {
         var endings = new Dictionary<Task, Func<Ending>>();
@@ -175,21 +180,46 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         {
             if (running.Sidecar is { } sidecar)
                 endings[sidecar.ShutdownRequested] = () => ShutdownRequestedBy(running);
-            if (running.Process is { } process)
-                endings[process.Exited] = () =>
-                    ReportExit(running) == 0 && running.Sidecar?.Ready.IsCompletedSuccessfully == true ? Ending.Stopped : Ending.Failed;
+            if (running.Process is { } process && !running.ExitReported)
+                endings[process.Exited] = () => Exited(running);
         }
         return endings;
+    }
+
+    /// <summary>An app process exited: reported, and the run goes on while another app process runs.</summary>
+    private Ending Exited(RunningApp running)
+    {
+        running.ExitReported = true;
+        var code = ReportExit(running);
+        running.Failed = code != 0 || running.Sidecar?.Ready.IsCompletedSuccessfully != true;
+        var stillRunning = _running.Count(r => r.Process is not null && !r.ExitReported);
+        if (stillRunning == 0)
+        {
+            output.WriteLine("== RUN == no app process is left; stopping the run");
+            return Ending.Stopped;
+        }
+        output.WriteLine($"== RUN == {stillRunning} other app process(es) keep running, and so does the sidecar of {running.Spec.Describe()}; press Ctrl-C to stop");
+        return Ending.Running;
     }
 
     private int ReportExit(RunningApp running)
     {
         var process = running.Process!;
+        var who = running.Spec.Describe();
         var code = process.Exited.Result;
-        error.WriteLine($"app '{process.AppId}' exited with code {code}; last lines:");
+        if (code == 0 && running.Sidecar?.Ready.IsCompletedSuccessfully == true)
+        {
+            error.WriteLine($"{who} exited with code 0");
+            return code;
+        }
+        error.WriteLine($"{who} exited with code {code}; last lines:");
         WriteLastLines(process);
+        if (process.BindFailure is { } bindFailure)
+            error.WriteLine($"{who} could not listen: its address is already in use by another process"
+                + (running.Spec.AppPort is { } port && PortOwner.Find(port) is { } owner ? $" ({owner} holds app port {port})" : "")
+                + $": \"{bindFailure}\"");
         if (code != 0 && LooksUnbuilt(running.Spec, process))
-            error.WriteLine($"app '{process.AppId}' runs `{string.Join(' ', running.Spec.Command)}`, which does not build, and its build output "
+            error.WriteLine($"{who} runs `{string.Join(' ', running.Spec.Command)}`, which does not build, and its build output "
                 + "is missing: build first (`dotnet build`; for this repo's dapr.yaml, `dotnet build suite.slnf`), then start the run again");
         return code;
     }
@@ -208,7 +238,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         var forced = running.Sidecar!.ShutdownRequested.Result;
         // daprd answers /v1.0/shutdown with its own graceful shutdown; the rest of the run then stops as on Ctrl-C.
         if (!forced) _ = running.Sidecar.StopAsync();
-        output.WriteLine($"== RUN == the sidecar of app '{running.Spec.AppId}' was asked to shut down{(forced ? " (forced)" : "")}; stopping the run");
+        output.WriteLine($"== RUN == the sidecar of {running.Spec.Describe()} was asked to shut down{(forced ? " (forced)" : "")}; stopping the run");
         return forced ? Ending.ForcedShutdown : Ending.Stopped;
     }
 
@@ -227,7 +257,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
     {
         foreach (var running in _running)
         {
-            if (running.Sidecar is { } sidecar) await KillSidecarAsync(running.Spec.AppId, sidecar);
+            if (running.Sidecar is { } sidecar) await KillSidecarAsync(running.Spec.Describe(), sidecar);
             if (running.Process is { } process) await process.StopAsync(settings.AppStopGracePeriod);
         }
         foreach (var running in _running)
@@ -238,7 +268,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         output.WriteLine("== RUN == all apps stopped");
     }
 
-    private async Task KillSidecarAsync(string appId, Sidecar sidecar)
+    private async Task KillSidecarAsync(string who, Sidecar sidecar)
     {
         try
         {
@@ -246,7 +276,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
         }
         catch (Exception e)
         {
-            error.WriteLine($"app '{appId}': the sidecar did not stop cleanly: {e.Message}");
+            error.WriteLine($"{who}: the sidecar did not stop cleanly: {e.Message}");
         }
     }
 
@@ -333,6 +363,12 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
 
         /// <summary>Fires when the app has had its start-up timeout; null for a sidecar without an app command.</summary>
         public Task? ReadyDeadline { get; set; }
+
+        /// <summary>Its process has exited and that was reported; the watch no longer waits for it.</summary>
+        public bool ExitReported { get; set; }
+
+        /// <summary>It exited non-zero or before it was ready: the run then exits with 1.</summary>
+        public bool Failed { get; set; }
     }
 
     /// <summary>How a run ends; compared by reference, since Running and Stopped share an exit code.</summary>

@@ -8,6 +8,9 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
 {
     public const string DefaultFileName = "dapr.yaml";
 
+    /// <summary>What the run file says that has no effect (a misspelt key), one line each, for the runner to print before starting.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>
     /// Reads a run file, or the dapr.yaml inside a folder, the way `dapr run -f` does: paths in
     /// <c>common</c> are relative to the template, an app's paths are relative to its appDirPath,
@@ -22,9 +25,12 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
             throw new RunFileException(templatePath, "run file not found");
 
         RunFileDocument document;
+        IReadOnlyList<string> unknownKeys;
         try
         {
-            document = new RunFileDocument(YamlFields.Root(YamlValues.ReadSingle(File.ReadAllText(templatePath))));
+            var root = YamlFields.Root(YamlValues.ReadSingle(File.ReadAllText(templatePath)));
+            document = new RunFileDocument(root);
+            unknownKeys = RunFileKeys.Unknown(root);
         }
         catch (YamlException e)
         {
@@ -34,7 +40,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         {
             throw new RunFileException(templatePath, e.Message);
         }
-        return Resolve(document, templatePath);
+        return Resolve(document, templatePath) with { Warnings = unknownKeys };
     }
 
     private static RunFile Resolve(RunFileDocument document, string templatePath)
@@ -104,7 +110,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         {
             if (instanceCounts[a.AppId] == 1) return a;
             var n = numbered[a.AppId] = numbered.GetValueOrDefault(a.AppId) + 1;
-            return a with { InstanceName = $"{a.AppId}-{n}" };
+            return a with { Instance = n, InstanceCount = instanceCounts[a.AppId] };
         }).ToList();
         return new RunFile(templatePath, document.Name, apps);
     }
@@ -153,8 +159,17 @@ public sealed record AppSpec
 {
     public required string AppId { get; init; }
 
-    /// <summary>Names this entry in log file names: the app id, or "{appId}-{n}" when several entries share the app id.</summary>
-    public string InstanceName { get => field ?? AppId; init; }
+    /// <summary>Which entry of those sharing this app id (1-based), and how many share it; 1 of 1 for most apps.</summary>
+    public int Instance { get; init; } = 1;
+    public int InstanceCount { get; init; } = 1;
+
+    /// <summary>Names this entry in log file names and console prefixes: the app id, or "{appId}-{n}" when several entries share the app id.</summary>
+    public string InstanceName => InstanceCount == 1 ? AppId : $"{AppId}-{Instance}";
+
+    /// <summary>"app 'orders'", or "app 'patterns' (instance 2 of 2, port 5111)" for one of several instances.</summary>
+    public string Describe() => InstanceCount == 1
+        ? $"app '{AppId}'"
+        : $"app '{AppId}' (instance {Instance} of {InstanceCount}, " + (AppPort is { } port ? $"port {port})" : DaprHttpPort is { } http ? $"Dapr HTTP port {http})" : "no app port)");
 
     public required string AppDirPath { get; init; }
     public IReadOnlyList<string> Command { get; init; } = [];
@@ -212,8 +227,8 @@ internal sealed class PathResolver(string templatePath)
         paths.Select(p => Resolve(baseDir, p, field)).ToList();
 }
 
-// The YAML shape, keyed as the Dapr CLI's struct tags. Unknown keys (Kubernetes-only, daprd flags the dev
-// sidecar does not model) are ignored, as the CLI's non-strict unmarshalling does.
+// The YAML shape, keyed as the Dapr CLI's struct tags. Other keys are ignored, as the CLI's non-strict unmarshalling
+// does; RunFileKeys reports those the CLI does not know either.
 
 internal class SharedSection(YamlFields yaml)
 {

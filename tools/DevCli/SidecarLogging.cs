@@ -4,7 +4,8 @@ namespace DevCli;
 
 /// <summary>
 /// Logging for one app's sidecar: one line per entry, prefixed with the app id on the console (so the
-/// sidecars of a run, which share this process, can be told apart) and written plain to the daprd log file.
+/// sidecars of a run, which share this process, can be told apart; the instance name for one of several instances of an
+/// app id) and written plain to the daprd log file.
 /// </summary>
 public sealed class SidecarLoggerProvider : ILoggerProvider
 {
@@ -13,9 +14,9 @@ public sealed class SidecarLoggerProvider : ILoggerProvider
     private readonly StreamWriter? _logFile;
     private readonly Lock _fileLock = new();
 
-    public SidecarLoggerProvider(string appId, TextWriter? console, string? logFilePath)
+    public SidecarLoggerProvider(string instanceName, TextWriter? console, string? logFilePath)
     {
-        _consolePrefix = $"== DAPR - {appId} == ";
+        _consolePrefix = $"== DAPR - {instanceName} == ";
         _console = console;
         if (logFilePath is not null)
         {

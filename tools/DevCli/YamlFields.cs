@@ -6,11 +6,14 @@ namespace DevCli;
 /// <summary>
 /// Typed reads of one YAML mapping as <see cref="YamlValues"/> reads it, converting scalars as YamlDotNet's typed
 /// deserializer did: a missing key or YAML null is null, a value of the wrong shape is a <see cref="FormatException"/>
-/// naming its path (e.g. <c>apps[0].appPort</c>). Keys nobody asks for are ignored.
+/// naming its path (e.g. <c>apps[0].appPort</c>). Keys nobody asks for are ignored here; <see cref="RunFileKeys"/> reports them.
 /// </summary>
 internal sealed class YamlFields(Dictionary<object, object> mapping, string path)
 {
     public static readonly YamlFields Empty = new([], "");
+
+    /// <summary>The mapping's keys as written (a non-text key as its text form).</summary>
+    public IEnumerable<string> Keys => mapping.Keys.Select(key => key as string ?? key.ToString() ?? "");
 
     /// <summary>A document's root, which must be a mapping (or empty).</summary>
     public static YamlFields Root(object? document) => document switch

@@ -49,16 +49,22 @@ public sealed class MultiAppRunTests : IDisposable
     }
 
     [Fact]
-    public async Task A_crashing_app_fails_the_run_and_is_reported_by_name_with_its_last_lines()
+    public async Task A_crashing_app_is_reported_by_name_with_its_last_lines_the_others_run_on_and_the_run_then_fails()
     {
+        // Was "a crashing app fails the run": the Dapr CLI v1.17.1 (cmd/run.go executeRun) keeps the other apps of a
+        // `run -f` running when one exits, and so does the runner now; the crash still makes the run's exit code 1.
         var template = WriteRunFile(("a", null), ("b", "CRASH_AFTER_START: \"1\""));
         await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+        var a = await runner.WaitForReadyAsync("a");
         var pidA = await runner.WaitForPingAppPidAsync("a");
+        await runner.WaitForOutputAsync(new System.Text.RegularExpressions.Regex("app 'b' exited with code 3; last lines:"), "b's crash");
 
-        (await runner.WaitForExitAsync()).Should().NotBe(0, runner.Output);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        (await http.GetStringAsync($"http://127.0.0.1:{a.DaprHttpPort}/v1.0/invoke/a/method/ping")).Should().Be("a", "a runs on");
+        runner.Output.Should().Contain("  PingApp 'b' crashing on purpose");
 
-        runner.Output.Should().Contain("app 'b' exited with code 3; last lines:")
-            .And.Contain("  PingApp 'b' crashing on purpose");
+        runner.Signal(PosixSignal.SIGINT);
+        (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
         await AppProcessTests.WaitUntilGoneAsync(pidA);
     }
 

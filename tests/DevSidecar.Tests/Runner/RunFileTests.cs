@@ -179,6 +179,19 @@ public sealed class RunFileTests : IDisposable
             .Which.Message.Should().StartWith(template).And.Contain(problem);
     }
 
+    [Theory]
+    [InlineData("version: 1\napp:\n  - appDirPath: a\napps:\n  - appDirPath: a\n", "top level: unknown key 'app' (did you mean 'apps'?)")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    appId: x\n", "apps[0]: unknown key 'appId' (did you mean 'appID'?)")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    appID: x\n    appPorts: 5000\n", "apps[0] (appID 'x'): unknown key 'appPorts' (did you mean 'appPort'?)")]
+    [InlineData("version: 1\napps:\n  - appDirPath: a\n    zzz: 1\n", "apps[0]: unknown key 'zzz' (known keys: configFilePath, ")]
+    public void A_key_the_Dapr_CLI_would_drop_is_a_warning_naming_the_nearest_known_key(string yaml, string warning)
+    {
+        _temp.CreateFolder("a");
+        var template = _temp.WriteFile("dapr.yaml", yaml);
+
+        RunFile.Load(template).Warnings.Should().ContainSingle().Which.Should().StartWith(warning);
+    }
+
     [Fact]
     public void A_missing_run_file_is_reported()
     {

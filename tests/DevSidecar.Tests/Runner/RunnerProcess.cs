@@ -29,13 +29,22 @@ internal sealed class RunnerProcess : IAsyncDisposable
         new(ChildProcess.Start("dotnet", [.. hostArgs.Count > 0 ? ["exec", .. hostArgs] : Array.Empty<string>(), TestPaths.DevCliDll, .. args],
             new Dictionary<string, string> { ["DEVSIDECAR_REGISTRY"] = registry }));
 
-    /// <summary>Waits for the runner's "app 'x' is ready" line and returns the ports it names.</summary>
-    public async Task<ReadyApp> WaitForReadyAsync(string appId)
+    /// <summary>Waits for the runner's "app 'x' is ready" line (of any instance, or of instance n of several) and returns the ports it names.</summary>
+    public async Task<ReadyApp> WaitForReadyAsync(string appId, int? instance = null)
     {
-        var pattern = new Regex($@"app '{Regex.Escape(appId)}' is ready: (?:app port \d+|no app port), Dapr HTTP port (\d+), Dapr gRPC port (\d+)");
+        var which = instance is { } n ? $@" \(instance {n} of \d+, [^)]*\)" : @"(?: \(instance \d+ of \d+, [^)]*\))?";
+        var match = await WaitForOutputAsync(
+            new Regex($@"app '{Regex.Escape(appId)}'{which} is ready: (?:app port \d+|no app port), Dapr HTTP port (\d+), Dapr gRPC port (\d+)"),
+            $"app '{appId}' to be ready");
+        return new ReadyApp(int.Parse(match.Groups[1].Value), int.Parse(match.Groups[2].Value));
+    }
+
+    /// <summary>Waits, while the runner runs, for its output to match.</summary>
+    public async Task<Match> WaitForOutputAsync(Regex pattern, string what)
+    {
         Match? match = null;
-        await _process.WaitWhileRunningAsync(() => (match = pattern.Match(Output)).Success, $"app '{appId}' to be ready", StartupDeadline);
-        return new ReadyApp(int.Parse(match!.Groups[1].Value), int.Parse(match.Groups[2].Value));
+        await _process.WaitWhileRunningAsync(() => (match = pattern.Match(Output)).Success, what, StartupDeadline);
+        return match!;
     }
 
     /// <summary>The pid a PingApp prints when it starts.</summary>
