@@ -25,22 +25,77 @@ public sealed class ComponentRegistry : IAsyncDisposable
     public IReadOnlyDictionary<string, IPubSub> PubSubs { get; }
     public IReadOnlyDictionary<string, IStateStore> StateStores { get; }
 
-    public ComponentRegistry(IReadOnlyList<ComponentSpec> specs, SidecarOptions options, ILoggerFactory loggerFactory)
+    private ComponentRegistry(IReadOnlyList<ComponentSpec> specs, IReadOnlyDictionary<string, IPubSub> pubsubs, IReadOnlyDictionary<string, IStateStore> stores)
     {
         Specs = specs;
-        var pubsubs = new Dictionary<string, IPubSub>(StringComparer.Ordinal);
-        var stores = new Dictionary<string, IStateStore>(StringComparer.Ordinal);
-        foreach (var spec in specs)
-        {
-            var component = Factories[spec.Type](spec, options, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
-            switch (component)
-            {
-                case IPubSub pubsub: pubsubs[spec.Name] = pubsub; break;
-                case IStateStore store: stores[spec.Name] = store; break;
-            }
-        }
         PubSubs = pubsubs;
         StateStores = stores;
+    }
+
+    /// <summary>
+    /// Creates and inits the components one at a time in load order, as daprd's processor does (dapr v1.17.9
+    /// pkg/runtime/processor/components.go): each init has the component's initTimeout; the first failure stops
+    /// start-up (<see cref="ComponentInitException"/>, the components made so far closed), unless the component says
+    /// ignoreErrors, which logs the error and leaves it out. A metadata value that does not parse throws
+    /// <see cref="ResourceLoadException"/> naming the key.
+    /// </summary>
+    public static async Task<ComponentRegistry> InitAsync(IReadOnlyList<ComponentSpec> specs, SidecarOptions options, ILoggerFactory loggerFactory,
+        CancellationToken cancellationToken)
+    {
+        var logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
+        var loaded = new List<ComponentSpec>();
+        var pubsubs = new Dictionary<string, IPubSub>(StringComparer.Ordinal);
+        var stores = new Dictionary<string, IStateStore>(StringComparer.Ordinal);
+        var registry = new ComponentRegistry(loaded, pubsubs, stores);
+        try
+        {
+            foreach (var spec in specs)
+            {
+                var component = Factories[spec.Type](spec, options, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
+                if (component is IConnectingComponent connecting && await InitOrFailAsync(spec, connecting, cancellationToken) is { } failure)
+                {
+                    await ((IAsyncDisposable)component).DisposeAsync();
+                    if (!spec.IgnoreErrors) throw failure;
+                    logger.LogError("Ignoring error processing component: {Error}", failure.DaprdError);
+                    continue;
+                }
+                loaded.Add(spec);
+                switch (component)
+                {
+                    case IPubSub pubsub: pubsubs[spec.Name] = pubsub; break;
+                    case IStateStore store: stores[spec.Name] = store; break;
+                }
+            }
+            return registry;
+        }
+        catch
+        {
+            await registry.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static async Task<ComponentInitException?> InitOrFailAsync(ComponentSpec spec, IConnectingComponent component, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(spec.InitTimeout);
+        try
+        {
+            await component.InitAsync(timeout.Token).WaitAsync(timeout.Token);
+            return null;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return ComponentInitException.For(spec, component, "context deadline exceeded", timedOut: true);
+        }
+        catch (Exception e)
+        {
+            return ComponentInitException.For(spec, component, e.Message, timedOut: false, e);
+        }
     }
 
     public IReadOnlyList<string> CapabilitiesOf(string name) =>

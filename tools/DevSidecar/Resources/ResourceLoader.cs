@@ -124,7 +124,14 @@ public static class ResourceLoader
                 metadata[key] = ResolveValue(entry, key, name, file, appId);
             }
         }
-        return new ComponentSpec(name, type, version, metadata, StrList(doc, "scopes"), file);
+        return new ComponentSpec(name, type, version, metadata, StrList(doc, "scopes"), file)
+        {
+            IgnoreErrors = string.Equals(Str(spec, "ignoreErrors"), "true", StringComparison.OrdinalIgnoreCase),
+            // daprd: time.ParseDuration, and the default for anything it cannot parse (an empty value included).
+            InitTimeout = Str(spec, "initTimeout") is { } timeout && ComponentSpecValues.ParseGoDuration(timeout) is { } parsed
+                ? parsed
+                : ComponentSpec.DefaultInitTimeout,
+        };
     }
 
     private static string ResolveValue(Dictionary<object, object> entry, string key, string component, string file, string appId)

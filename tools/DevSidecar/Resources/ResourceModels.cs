@@ -12,6 +12,18 @@ public sealed record ComponentSpec(
     /// <summary>The building block: "pubsub" for "pubsub.redis".</summary>
     public string Kind => Type.Split('.', 2)[0];
 
+    /// <summary>spec.ignoreErrors: a component whose init fails is left out instead of stopping start-up.</summary>
+    public bool IgnoreErrors { get; init; }
+
+    /// <summary>spec.initTimeout, a Go duration; daprd's default (and its fallback for one that does not parse) is 5 s.</summary>
+    public TimeSpan InitTimeout { get; init; } = DefaultInitTimeout;
+
+    /// <summary>dapr v1.17.9 pkg/runtime/processor/processor.go defaultComponentInitTimeout.</summary>
+    public static readonly TimeSpan DefaultInitTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How daprd names a component in its logs and errors: "pubsub (pubsub.redis/v1)" (dapr utils.ComponentLogName).</summary>
+    public string LogName => Version.Length > 0 ? $"{Name} ({Type}/{Version})" : $"{Name} ({Type})";
+
     public string? Get(string key) =>
         Metadata.FirstOrDefault(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)).Value;
 }
