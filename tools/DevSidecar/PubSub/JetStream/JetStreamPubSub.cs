@@ -97,7 +97,7 @@ public sealed class JetStreamPubSub : IPubSub, IConnectingComponent
         MessageHandler handler, CancellationToken cancellationToken) =>
         new JetStreamSubscription(this, topic, handler, _logger).StartAsync(cancellationToken);
 
-    /// <summary>The connection and its JetStream API; the first call connects (<see cref="NatsUnreachableException"/> if it cannot).</summary>
+    /// <summary>The connection and its JetStream API; the first call (the component's init) connects, and throws nats.go's error if it cannot.</summary>
     internal async Task<(NatsConnection Connection, JetStreamApi Api)> ConnectAsync(CancellationToken cancellationToken)
     {
         if (_connected is { } ready) return ready;
@@ -125,7 +125,7 @@ public sealed class JetStreamPubSub : IPubSub, IConnectingComponent
                 await connection.DisposeAsync();
                 // nats.go says ErrNoServers when no server of the URL accepted the connection; NATS.Client.Core's
                 // "can not connect uris" is that case (it does not say why).
-                throw new NatsUnreachableException(e is NatsException && e.Message.StartsWith("can not connect uris", StringComparison.Ordinal)
+                throw new InvalidOperationException(e is NatsException && e.Message.StartsWith("can not connect uris", StringComparison.Ordinal)
                     ? "nats: no servers available for connection"
                     : e.GetBaseException().Message, e);
             }
@@ -162,6 +162,3 @@ public sealed class JetStreamPubSub : IPubSub, IConnectingComponent
         _connectLock.Dispose();
     }
 }
-
-/// <summary>NATS could not be reached at all (daprd would not have started).</summary>
-internal sealed class NatsUnreachableException(string message, Exception inner) : Exception(message, inner);
