@@ -65,6 +65,8 @@ public sealed class Sidecar : IAsyncDisposable
     public static async Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
         var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
+        var startupLogger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
+        foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
         var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
         var runtime = new SidecarRuntime(options, resources, components, loggerFactory);
 

@@ -8,18 +8,32 @@ namespace DevSidecar.Resources;
 /// <summary>The components one sidecar loaded, by name, and the factories for the types the dev sidecar knows.</summary>
 public sealed class ComponentRegistry : IAsyncDisposable
 {
-    private static readonly Dictionary<string, Func<ComponentSpec, SidecarOptions, ILogger, object>> Factories = new(StringComparer.Ordinal)
+    /// <summary>A component type: how to make one, and the metadata keys it understands (<see cref="MetadataKeys"/>).</summary>
+    private sealed record ComponentType(Func<ComponentSpec, SidecarOptions, ILogger, object> Create, IReadOnlyList<string> Keys);
+
+    private static readonly Dictionary<string, ComponentType> Types = new(StringComparer.Ordinal)
     {
-        ["pubsub.in-memory"] = (spec, options, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{options.InMemoryScope}/{spec.Name}"), logger),
-        ["state.in-memory"] = (spec, _, _) => new InMemoryStateStore(spec), // per sidecar, as in daprd
-        ["pubsub.redis"] = (spec, _, logger) => new DevSidecar.PubSub.Redis.RedisStreamsPubSub(spec, logger),
-        ["state.redis"] = (spec, _, logger) => new DevSidecar.State.Redis.RedisStateStore(spec, logger),
-        ["state.sqlite"] = (spec, options, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, options.WorkingDirectory, logger),
-        ["pubsub.jetstream"] = (spec, _, logger) => new DevSidecar.PubSub.JetStream.JetStreamPubSub(spec, logger),
-        ["pubsub.rabbitmq"] = (spec, _, logger) => new DevSidecar.PubSub.RabbitMQ.RabbitMQPubSub(spec, logger),
+        ["pubsub.in-memory"] = new((spec, options, logger) => new InMemoryPubSub(spec, InMemoryBus.Named($"{options.InMemoryScope}/{spec.Name}"), logger), []),
+        ["state.in-memory"] = new((spec, _, _) => new InMemoryStateStore(spec), []), // per sidecar, as in daprd
+        ["pubsub.redis"] = new((spec, _, logger) => new DevSidecar.PubSub.Redis.RedisStreamsPubSub(spec, logger),
+            [.. Redis.RedisConnector.Keys, .. DevSidecar.PubSub.Redis.RedisStreamsSettings.Keys]),
+        ["state.redis"] = new((spec, _, logger) => new DevSidecar.State.Redis.RedisStateStore(spec, logger),
+            [.. Redis.RedisConnector.Keys, .. DevSidecar.State.Redis.RedisStateStore.Keys]),
+        ["state.sqlite"] = new((spec, options, logger) => new DevSidecar.State.Sqlite.SqliteStateStore(spec, options.WorkingDirectory, logger),
+            DevSidecar.State.Sqlite.SqliteStateStore.Keys),
+        ["pubsub.jetstream"] = new((spec, _, logger) => new DevSidecar.PubSub.JetStream.JetStreamPubSub(spec, logger),
+            DevSidecar.PubSub.JetStream.JetStreamMetadata.Keys),
+        ["pubsub.rabbitmq"] = new((spec, _, logger) => new DevSidecar.PubSub.RabbitMQ.RabbitMQPubSub(spec, logger),
+            DevSidecar.PubSub.RabbitMQ.RabbitMQMetadata.Keys),
     };
 
-    public static ISet<string> KnownTypes { get; } = Factories.Keys.ToHashSet(StringComparer.Ordinal);
+    private static readonly Dictionary<string, IReadOnlySet<string>> KeysByType =
+        Types.ToDictionary(t => t.Key, t => MetadataKeys.Of(t.Key, t.Value.Keys), StringComparer.Ordinal);
+
+    public static ISet<string> KnownTypes { get; } = Types.Keys.ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The metadata keys a component type understands: contrib's and those daprd reads itself.</summary>
+    public static IReadOnlySet<string> KeysOf(string type) => KeysByType[type];
 
     public IReadOnlyList<ComponentSpec> Specs { get; }
     public IReadOnlyDictionary<string, IPubSub> PubSubs { get; }
@@ -49,9 +63,11 @@ public sealed class ComponentRegistry : IAsyncDisposable
         var registry = new ComponentRegistry(loaded, pubsubs, stores);
         try
         {
-            foreach (var spec in specs)
+            foreach (var loadedSpec in specs)
             {
-                var component = Factories[spec.Type](spec, options, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
+                var spec = loadedSpec with { KnownKeys = KeysOf(loadedSpec.Type) };
+                foreach (var warning in MetadataKeys.Warnings(spec, spec.KnownKeys!)) logger.LogWarning("{Warning}", warning);
+                var component = Types[spec.Type].Create(spec, options, loggerFactory.CreateLogger($"DevSidecar.Component.{spec.Name}"));
                 if (component is IConnectingComponent connecting && await InitOrFailAsync(spec, connecting, cancellationToken) is { } failure)
                 {
                     await ((IAsyncDisposable)component).DisposeAsync();

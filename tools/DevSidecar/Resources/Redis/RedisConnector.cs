@@ -18,6 +18,18 @@ public sealed class RedisConnector
     public string Host { get; }
     public int Database { get; }
 
+    /// <summary>The keys every redis component has (components-contrib v1.17.6 common/component/redis/settings.go, and the
+    /// azuread authentication profile of its metadata.yaml).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "redisHost", "redisPort", "redisPassword", "redisUsername", "sentinelPassword", "sentinelUsername", "redisDB",
+        "redisType", "redisMaxRetries", "redisMinRetryInterval", "redisMaxRetryInterval", "dialTimeout", "readTimeout",
+        "writeTimeout", "poolSize", "minIdleConns", "maxConnAge", "poolTimeout", "idleTimeout", "idleCheckFrequency",
+        "sentinelMasterName", "failover", "enableTLS", "clientCert", "clientKey", "useEntraID", "useAzureAD",
+        "azureTenantId", "azureClientId", "azureClientSecret", "azureCertificate", "azureCertificateFile",
+        "azureCertificatePassword", "azureEnvironment",
+    ];
+
     public RedisConnector(ComponentSpec spec, ILogger logger)
     {
         _spec = spec;

@@ -78,6 +78,10 @@ public sealed class RedisStateStore : IStateStore, IConnectingComponent
         return {v[1] or "", v[2], redis.call("PTTL", KEYS[1])}
         """;
 
+    /// <summary>state.redis's own keys besides <see cref="RedisConnector.Keys"/> (settings.go mdonly state; metadata.yaml
+    /// lists redeliverInterval and processingTimeout too, which the store ignores).</summary>
+    public static readonly IReadOnlyList<string> Keys = ["ttlInSeconds", "queryIndexes", "redeliverInterval", "processingTimeout"];
+
     private readonly RedisConnector _connector;
     private readonly Task<ConnectionMultiplexer> _connection;
     private readonly long? _componentTtl;
