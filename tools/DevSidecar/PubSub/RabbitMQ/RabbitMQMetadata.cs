@@ -7,7 +7,7 @@ public sealed record RabbitMQMetadata
 {
     public required Uri ConnectionUri { get; init; }
     public string? ClientName { get; init; }
-    public bool Durable { get; init; }
+    public bool Durable { get; init; } = true;
     public bool DeletedWhenUnused { get; init; } = true;
     public bool AutoAck { get; init; }
     public bool RequeueInFailure { get; init; }
@@ -46,7 +46,7 @@ public sealed record RabbitMQMetadata
         {
             ConnectionUri = ConnectionUriOf(m),
             ClientName = m.String("clientName"),
-            Durable = m.Bool("durable", false),
+            Durable = m.Bool("durable", true), // contrib's createMetadata default (its metadata.yaml says "false")
             DeletedWhenUnused = m.Bool("deletedWhenUnused", true),
             AutoAck = m.Bool("autoAck", false),
             RequeueInFailure = m.Bool("requeueInFailure", false),
