@@ -35,6 +35,9 @@ public sealed class CapturedLogs : IDisposable
     public bool Any(LogLevel level, string fragment) =>
         _lines.Any(l => l.Level >= level && l.Text.Contains(fragment, StringComparison.OrdinalIgnoreCase));
 
+    /// <summary>The lines logged at exactly <paramref name="level"/>, in order.</summary>
+    public IReadOnlyList<string> Lines(LogLevel level) => [.. _lines.Where(l => l.Level == level).Select(l => l.Text)];
+
     public void Dispose() => Factory.Dispose();
 
     private sealed class Provider(CapturedLogs logs) : ILoggerProvider

@@ -11,7 +11,7 @@ namespace DevSidecar.Tests.Brokers;
 /// https://docs.dapr.io/developing-applications/building-blocks/pubsub/pubsub-overview/, "At-least-once guarantee" and
 /// "Consumer groups and competing consumers"), run against each broker by a subclass: the CloudEvent and headers
 /// arrive; instances of one app id compete; app ids fan out; a failed or interrupted delivery is redelivered; the
-/// sidecar survives the broker being down at start and restarting. Every test uses fresh topics and app ids, so tests
+/// sidecar survives the broker restarting (a broker down at start-up stops it: <see cref="UnreachableBrokerTests"/>). Every test uses fresh topics and app ids, so tests
 /// sharing the class's broker do not see each other's events; it makes its topics usable first as a user would
 /// (<see cref="BrokerServer.CreateTopicsAsync"/>: a stream each on JetStream, nothing elsewhere).
 /// </summary>
@@ -143,25 +143,6 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
         await doomedSidecar.StopAsync();      // ...and its sidecar goes with it, without acking
 
         await Wait.UntilAsync(() => survivor.HasHandled(marker), "the event handled by the surviving instance", TimeSpan.FromSeconds(30));
-    }
-
-    [BrokerFact]
-    public async Task A_sidecar_started_while_the_broker_is_down_delivers_once_it_is_up()
-    {
-        var topic = Topic();
-        await _broker.CreateTopicsAsync(topic);
-        await _broker.StopAsync();
-        var app = await EventSinkApp.StartAsync(topic);
-        await using var _ = app;
-        var sidecar = await _run.StartSidecarAsync(AppId("early"), app.Port);
-        await Wait.WithDeadline(sidecar.Ready, "sidecar ready although the broker is down");
-        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Warning, "cannot consume"), "a log line saying the broker is unreachable");
-
-        await _broker.StartAsync();
-        await Wait.UntilAsync(() => _run.Logs.Any(LogLevel.Information, ": consuming "), "the subscription consuming", TimeSpan.FromSeconds(60));
-        var marker = Marker();
-        await SidecarClients.PublishWhenBrokerUpAsync(sidecar, topic, marker, TimeSpan.FromSeconds(60));
-        await Wait.UntilAsync(() => app.HasHandled(marker), "the event delivered");
     }
 
     [BrokerFact]

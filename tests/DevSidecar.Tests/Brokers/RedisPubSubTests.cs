@@ -121,29 +121,6 @@ public sealed class RedisPubSubTests
     }
 
     [BrokerFact("redis-server")]
-    public async Task A_broker_down_at_start_up_is_reported_and_delivery_starts_when_it_comes_up()
-    {
-        await using var redis = new RedisServerProcess(); // a port reserved for redis, not started: a broker down at start-up
-        await using var run = RedisCluster(redis);
-        await using var app = await EventSinkApp.StartAsync(Topic);
-        var sidecar = await run.StartReadySidecarAsync(NewAppId("early"), app.Port);
-
-        using (var refused = await PublishAsync(sidecar, NewMarker()))
-        {
-            refused.StatusCode.Should().Be(HttpStatusCode.InternalServerError);
-            var error = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!.AsObject();
-            error["errorCode"]!.GetValue<string>().Should().Be("ERR_PUBSUB_PUBLISH_MESSAGE");
-            error["message"]!.GetValue<string>().Should().Contain(redis.HostPort, "the error names the broker that is down");
-        }
-        await Wait.UntilAsync(() => run.Logs.Any(LogLevel.Error, redis.HostPort), "the outage logged as an error naming the broker");
-
-        await redis.StartAsync();
-        var marker = NewMarker();
-        await PublishWhenBrokerAnswersAsync(sidecar, marker);
-        await Wait.ForAsync(() => app.With(marker).FirstOrDefault(), "delivery once redis is up");
-    }
-
-    [BrokerFact("redis-server")]
     public async Task Delivery_resumes_after_the_broker_restarts()
     {
         await using var redis = await new RedisServerProcess().StartedAsync();

@@ -58,13 +58,17 @@ public sealed class Sidecar : IAsyncDisposable
     }
 
     /// <summary>
-    /// Loads the resources (a bad file throws <see cref="ResourceLoadException"/>), starts the HTTP and gRPC APIs and
-    /// returns once they answer. Waiting for the app and fetching its subscriptions go on in the background.
+    /// Loads the resources (a bad file throws <see cref="ResourceLoadException"/>), inits the components (one that
+    /// cannot connect throws <see cref="ComponentInitException"/>), starts the HTTP and gRPC APIs and returns once they
+    /// answer. Waiting for the app and fetching its subscriptions go on in the background.
     /// </summary>
     public static async Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
         var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
-        var runtime = new SidecarRuntime(options, resources, loggerFactory);
+        var startupLogger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
+        foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
+        var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
+        var runtime = new SidecarRuntime(options, resources, components, loggerFactory);
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
         httpApi.MapWorkflowHttpApi(runtime);

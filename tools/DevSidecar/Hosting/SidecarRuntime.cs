@@ -12,11 +12,11 @@ namespace DevSidecar.Hosting;
 /// <summary>Everything one sidecar's HTTP and gRPC front ends share.</summary>
 public sealed class SidecarRuntime
 {
-    public SidecarRuntime(SidecarOptions options, ResourceSet resources, ILoggerFactory loggerFactory)
+    public SidecarRuntime(SidecarOptions options, ResourceSet resources, ComponentRegistry components, ILoggerFactory loggerFactory)
     {
         Options = options;
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
-        Components = new ComponentRegistry(resources.Components, options, loggerFactory);
+        Components = components;
         DeclarativeSubscriptions = resources.Subscriptions;
         Resiliency = new ResiliencyPolicies(resources.Resiliencies, options.AppId, Logger);
         Outbox = new StateOutbox(Components, options, Logger);

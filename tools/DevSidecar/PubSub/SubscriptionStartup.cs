@@ -6,7 +6,8 @@ namespace DevSidecar.PubSub;
 /// How long subscribing waits for a broker subscription to really consume. contrib's Subscribe returns only once
 /// its consumer runs (RabbitMQ waits up to a minute, JetStream fails at once), so an app is not reported ready
 /// before events published to it are kept. The dev sidecar waits a few seconds, then lets start-up go on while the
-/// subscription keeps retrying in the background, so a broker that is down does not stop the sidecar.
+/// subscription keeps retrying in the background, so a broker that went down after the components' init does not stop
+/// the sidecar (one that is down at start-up stops it in init, as it stops daprd: ComponentRegistry.InitAsync).
 /// </summary>
 public static class SubscriptionStartup
 {

@@ -21,6 +21,7 @@ public static class ResourceLoader
         var componentFiles = new Dictionary<string, string>(StringComparer.Ordinal);
         var subscriptionFiles = new Dictionary<string, string>(StringComparer.Ordinal);
         var resiliencies = new List<Resiliency.ResiliencyResource>();
+        var warnings = new List<string>();
 
         foreach (var path in paths)
         {
@@ -40,7 +41,7 @@ public static class ResourceLoader
                     switch (kind)
                     {
                         case "Component":
-                            var component = ParseComponent(doc, file, appId, knownComponentTypes);
+                            var component = ParseComponent(doc, file, appId, knownComponentTypes, warnings);
                             if (componentFiles.TryGetValue(component.Name, out var first))
                                 throw new ResourceLoadException(file, $"duplicate component name '{component.Name}' (first defined in {first})");
                             componentFiles[component.Name] = file;
@@ -71,7 +72,7 @@ public static class ResourceLoader
                 }
             }
         }
-        return new ResourceSet(components, subscriptions) { Resiliencies = resiliencies };
+        return new ResourceSet(components, subscriptions) { Resiliencies = resiliencies, Warnings = warnings };
     }
 
     private static bool InScope(IReadOnlyList<string> scopes, string appId) =>
@@ -103,10 +104,16 @@ public static class ResourceLoader
         return docs;
     }
 
-    private static ComponentSpec ParseComponent(Dictionary<object, object> doc, string file, string appId, ISet<string> knownTypes)
+    /// <summary>The fields of a Component (dapr v1.17.9 pkg/apis/components/v1alpha1/types.go Component, ComponentSpec).</summary>
+    private static readonly string[] ComponentFields = ["apiVersion", "kind", "metadata", "spec", "auth", "scopes"];
+    private static readonly string[] ComponentSpecFields = ["type", "version", "ignoreErrors", "metadata", "initTimeout"];
+
+    private static ComponentSpec ParseComponent(Dictionary<object, object> doc, string file, string appId, ISet<string> knownTypes, List<string> warnings)
     {
         var name = Str(Map(doc, "metadata"), "name") ?? throw new ResourceLoadException(file, "component has no metadata.name");
         var spec = Map(doc, "spec") ?? throw new ResourceLoadException(file, $"component '{name}' has no spec");
+        warnings.AddRange(UnknownFields(doc, "", ComponentFields, file, name));
+        warnings.AddRange(UnknownFields(spec, "spec.", ComponentSpecFields, file, name));
         var type = Str(spec, "type") ?? throw new ResourceLoadException(file, $"component '{name}' has no spec.type");
         if (!knownTypes.Contains(type))
             throw new ResourceLoadException(file, $"component '{name}' has type '{type}', which the dev sidecar does not support (supported: {string.Join(", ", knownTypes.Order())})");
@@ -124,8 +131,25 @@ public static class ResourceLoader
                 metadata[key] = ResolveValue(entry, key, name, file, appId);
             }
         }
-        return new ComponentSpec(name, type, version, metadata, StrList(doc, "scopes"), file);
+        return new ComponentSpec(name, type, version, metadata, StrList(doc, "scopes"), file)
+        {
+            IgnoreErrors = string.Equals(Str(spec, "ignoreErrors"), "true", StringComparison.OrdinalIgnoreCase),
+            // daprd: time.ParseDuration, and the default for anything it cannot parse (an empty value included).
+            InitTimeout = Str(spec, "initTimeout") is { } timeout && ComponentSpecValues.ParseGoDuration(timeout) is { } parsed
+                ? parsed
+                : ComponentSpec.DefaultInitTimeout,
+        };
     }
+
+    /// <summary>
+    /// A warning per field the Component schema does not have ("scope" for scopes, "spec.metdata"). daprd ignores them:
+    /// it reads files with sigs.k8s.io/yaml, i.e. encoding/json, which skips unknown fields and matches the others
+    /// case-insensitively (pkg/internal/loader/disk/manifest.go).
+    /// </summary>
+    private static IEnumerable<string> UnknownFields(Dictionary<object, object> map, string prefix, string[] fields, string file, string component) =>
+        map.Keys.Select(k => k.ToString() ?? "")
+            .Where(key => !fields.Contains(key, StringComparer.OrdinalIgnoreCase))
+            .Select(key => $"{file}: component '{component}': unknown field '{prefix}{key}', which daprd ignores{MetadataKeys.Suggestion(key, fields, prefix)}");
 
     private static string ResolveValue(Dictionary<object, object> entry, string key, string component, string file, string appId)
     {

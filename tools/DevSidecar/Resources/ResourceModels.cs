@@ -12,8 +12,29 @@ public sealed record ComponentSpec(
     /// <summary>The building block: "pubsub" for "pubsub.redis".</summary>
     public string Kind => Type.Split('.', 2)[0];
 
-    public string? Get(string key) =>
-        Metadata.FirstOrDefault(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)).Value;
+    /// <summary>spec.ignoreErrors: a component whose init fails is left out instead of stopping start-up.</summary>
+    public bool IgnoreErrors { get; init; }
+
+    /// <summary>spec.initTimeout, a Go duration; daprd's default (and its fallback for one that does not parse) is 5 s.</summary>
+    public TimeSpan InitTimeout { get; init; } = DefaultInitTimeout;
+
+    /// <summary>dapr v1.17.9 pkg/runtime/processor/processor.go defaultComponentInitTimeout.</summary>
+    public static readonly TimeSpan DefaultInitTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>How daprd names a component in its logs and errors: "pubsub (pubsub.redis/v1)" (dapr utils.ComponentLogName).</summary>
+    public string LogName => Version.Length > 0 ? $"{Name} ({Type}/{Version})" : $"{Name} ({Type})";
+
+    /// <summary>The keys this component's type understands (<see cref="MetadataKeys"/>); null before the registry sets them.</summary>
+    public IReadOnlySet<string>? KnownKeys { get; init; }
+
+    /// <summary>A metadata value, the key matched case-insensitively as contrib's decoding does.</summary>
+    public string? Get(string key)
+    {
+        // A key read but not listed would never be warned about when misspelt: the list must cover every read.
+        if (KnownKeys is { } known && !known.Contains(key))
+            throw new InvalidOperationException($"dev sidecar bug: {Type} reads metadata key '{key}', which its known keys do not list");
+        return Metadata.FirstOrDefault(kv => string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)).Value;
+    }
 }
 
 /// <summary>One routing rule of a subscription: a CEL expression over <c>event.*</c> and the app path.</summary>
@@ -42,6 +63,9 @@ public sealed record ResourceSet(IReadOnlyList<ComponentSpec> Components, IReadO
 
     /// <summary>Every Resiliency resource of the folders, whatever its scopes (<see cref="Resiliency.ResiliencyPolicies"/> filters them).</summary>
     public IReadOnlyList<Resiliency.ResiliencyResource> Resiliencies { get; init; } = [];
+
+    /// <summary>What daprd would silently ignore in the files (unknown fields), for the sidecar to log as warnings.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
 /// <summary>A resource file that stops start-up: it names the file and what is wrong.</summary>

@@ -50,6 +50,17 @@ public sealed record JetStreamMetadata
 
     public bool Acks => AckPolicy != "none";
 
+    /// <summary>contrib's keys: metadata.go's fields, concurrencyMode (pubsub/concurrency.go) and the backOff* retry
+    /// settings Init decodes (dapr/kit retry.DecodeConfigWithPrefix).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "natsURL", "jwt", "seedKey", "token", "tls_client_cert", "tls_client_key", "name", "streamName", "durableName",
+        "queueGroupName", "startSequence", "startTime", "flowControl", "ackWait", "maxDeliver", "backOff", "maxAckPending",
+        "replicas", "memoryStorage", "rateLimit", "heartbeat", "deliverPolicy", "ackPolicy", "domain", "apiPrefix",
+        "concurrency", "concurrencyMode", "backOffPolicy", "backOffDuration", "backOffInitialInterval",
+        "backOffRandomizationFactor", "backOffMultiplier", "backOffMaxInterval", "backOffMaxElapsedTime", "backOffMaxRetries",
+    ];
+
     public static JetStreamMetadata Parse(ComponentSpec spec)
     {
         var m = new BrokerMetadata(spec);

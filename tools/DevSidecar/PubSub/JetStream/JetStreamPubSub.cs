@@ -11,11 +11,10 @@ namespace DevSidecar.PubSub.JetStream;
 /// stream's ack; subscribe through a push consumer (see <see cref="JetStreamSubscription"/>). Streams are never
 /// created: a topic no stream stores cannot be published to ("nats: no response from stream") nor subscribed to
 /// ("nats: no stream matches subject"). The connection reconnects as nats.go's does by default: every 2 s, 60 times,
-/// then it is closed for good.
-/// Dev-sidecar difference: contrib connects in Init, and daprd does not start when NATS is unreachable; the dev
-/// sidecar connects on first use and keeps trying.
+/// then it is closed for good. Init connects, without retrying: NATS unreachable at start-up stops the sidecar, as
+/// it stops daprd (contrib's Init: nats.Connect).
 /// </summary>
-public sealed class JetStreamPubSub : IPubSub
+public sealed class JetStreamPubSub : IPubSub, IConnectingComponent
 {
     /// <summary>nats.go retries a publish that found no stream listening twice, 250 ms apart (DefaultPubRetryAttempts / Wait).</summary>
     private const int PublishRetries = 2;
@@ -36,6 +35,12 @@ public sealed class JetStreamPubSub : IPubSub
     public ComponentSpec Spec { get; }
     public IReadOnlyList<string> Features => [];
     internal JetStreamMetadata Metadata { get; }
+
+    public string Server => "NATS";
+    public string Address => Metadata.NatsUrl;
+    public string StartCommand => $"nats-server -js -p {(Uri.TryCreate(Metadata.NatsUrl, UriKind.Absolute, out var url) && url.Port > 0 ? url.Port : 4222)}";
+
+    public Task InitAsync(CancellationToken cancellationToken) => ConnectAsync(cancellationToken);
 
     public async Task PublishAsync(BrokerMessage message, CancellationToken cancellationToken)
     {
@@ -92,7 +97,7 @@ public sealed class JetStreamPubSub : IPubSub
         MessageHandler handler, CancellationToken cancellationToken) =>
         new JetStreamSubscription(this, topic, handler, _logger).StartAsync(cancellationToken);
 
-    /// <summary>The connection and its JetStream API; the first call connects (<see cref="NatsUnreachableException"/> if it cannot).</summary>
+    /// <summary>The connection and its JetStream API; the first call (the component's init) connects, and throws nats.go's error if it cannot.</summary>
     internal async Task<(NatsConnection Connection, JetStreamApi Api)> ConnectAsync(CancellationToken cancellationToken)
     {
         if (_connected is { } ready) return ready;
@@ -118,7 +123,11 @@ public sealed class JetStreamPubSub : IPubSub
             catch (Exception e)
             {
                 await connection.DisposeAsync();
-                throw new NatsUnreachableException(e.Message, e);
+                // nats.go says ErrNoServers when no server of the URL accepted the connection; NATS.Client.Core's
+                // "can not connect uris" is that case (it does not say why).
+                throw new InvalidOperationException(e is NatsException && e.Message.StartsWith("can not connect uris", StringComparison.Ordinal)
+                    ? "nats: no servers available for connection"
+                    : e.GetBaseException().Message, e);
             }
             _logger.LogInformation("{Component}: connected to NATS at {Url}", Spec.Name, Metadata.NatsUrl);
             var connected = (connection, new JetStreamApi(connection, Metadata.ApiPrefix));
@@ -153,6 +162,3 @@ public sealed class JetStreamPubSub : IPubSub
         _connectLock.Dispose();
     }
 }
-
-/// <summary>NATS could not be reached at all (daprd would not have started).</summary>
-internal sealed class NatsUnreachableException(string message, Exception inner) : Exception(message, inner);

@@ -112,12 +112,8 @@ internal sealed class JetStreamSubscription(JetStreamPubSub pubsub, string topic
 
     protected override void OnConsumeFailed(Exception failure)
     {
-        if (failure is NatsUnreachableException)
-        {
-            Logger.LogWarning("{Component}: cannot consume topic {Topic} from NATS at {Url}: {Error}; retrying in {Delay} s (daprd would not have started)",
-                Component, Topic, _metadata.NatsUrl, failure.Message, _retryDelay.TotalSeconds);
-        }
-        else if (!_refused)
+        // NATS was reachable at start-up (the component's init connected); the connection is nats.go's, reconnecting.
+        if (!_refused)
         {
             // daprd's words: the runtime's, around contrib's error.
             Logger.LogError("Failed to start subscription for pubsub {Component}, topic {Topic}: failed to subscribe to topic {Topic}: {Error}",
@@ -128,9 +124,9 @@ internal sealed class JetStreamSubscription(JetStreamPubSub pubsub, string topic
             Logger.LogError("Retry failed for subscription pubsub {Component}, topic {Topic}: failed to subscribe to topic {Topic}: {Error}. Will retry.",
                 Component, Topic, Topic, failure.Message);
         }
-        _refused |= failure is not NatsUnreachableException;
+        _refused = true;
         // daprd goes on starting when Subscribe fails; so does the sidecar, rather than waiting for a retry to work.
-        if (_refused) EndStartupWait();
+        EndStartupWait();
     }
 
     protected override TimeSpan RetryDelay(bool failed)

@@ -13,7 +13,10 @@ internal sealed class RabbitMQConnection(RabbitMQMetadata metadata, string compo
     private readonly SemaphoreSlim _lock = new(1, 1);
     private IConnection? _connection;
 
-    public string Endpoint => $"{metadata.ConnectionUri.Host}:{metadata.ConnectionUri.Port}";
+    /// <summary>host:port, with AMQP's default port (5672, amqps 5671) when the URI names none.</summary>
+    public string Endpoint => $"{metadata.ConnectionUri.Host}:{Port}";
+
+    public int Port => metadata.ConnectionUri.Port is > 0 and var port ? port : metadata.ConnectionUri.Scheme == "amqps" ? 5671 : 5672;
 
     public async Task<IConnection> OpenAsync(CancellationToken cancellationToken)
     {

@@ -7,7 +7,7 @@ public sealed record RabbitMQMetadata
 {
     public required Uri ConnectionUri { get; init; }
     public string? ClientName { get; init; }
-    public bool Durable { get; init; }
+    public bool Durable { get; init; } = true;
     public bool DeletedWhenUnused { get; init; } = true;
     public bool AutoAck { get; init; }
     public bool RequeueInFailure { get; init; }
@@ -24,6 +24,16 @@ public sealed record RabbitMQMetadata
     public TimeSpan? DefaultTtl { get; init; }
     public TimeSpan HeartBeat { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>contrib's keys: metadata.go's fields and constants, concurrencyMode (pubsub/concurrency.go), the TLS keys
+    /// (pubsub/tls.go).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "connectionString", "host", "protocol", "hostname", "username", "password", "durable", "enableDeadLetter",
+        "deletedWhenUnused", "autoAck", "requeueInFailure", "deliveryMode", "prefetchCount", "reconnectWaitSeconds", "maxLen",
+        "maxLenBytes", "exchangeKind", "clientName", "heartBeat", "publisherConfirm", "saslExternal", "concurrency",
+        "concurrencyMode", "ttlInSeconds", "publishMessagePropertiesToMetadata", "caCert", "clientCert", "clientKey",
+    ];
+
     public static RabbitMQMetadata Parse(ComponentSpec spec)
     {
         var m = new BrokerMetadata(spec);
@@ -36,7 +46,7 @@ public sealed record RabbitMQMetadata
         {
             ConnectionUri = ConnectionUriOf(m),
             ClientName = m.String("clientName"),
-            Durable = m.Bool("durable", false),
+            Durable = m.Bool("durable", true), // contrib's createMetadata default (its metadata.yaml says "false")
             DeletedWhenUnused = m.Bool("deletedWhenUnused", true),
             AutoAck = m.Bool("autoAck", false),
             RequeueInFailure = m.Bool("requeueInFailure", false),
@@ -51,25 +61,26 @@ public sealed record RabbitMQMetadata
             MaxLenBytes = m.Long("maxLenBytes", 0),
             ReconnectWait = m.Duration("reconnectWaitSeconds", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(3),
             PublisherConfirm = m.Bool("publisherConfirm", false),
-            Parallel = m.Choice("concurrency", true, new Dictionary<string, bool> { ["single"] = false, ["parallel"] = true }),
+            // contrib's pubsub.Concurrency reads concurrencyMode; its "concurrency" field is overwritten by that (default parallel).
+            Parallel = m.Choice("concurrencyMode", true, new Dictionary<string, bool> { ["single"] = false, ["parallel"] = true }),
             DefaultTtl = m.Duration("ttlInSeconds", TimeSpan.FromSeconds(1)),
             HeartBeat = m.Duration("heartBeat", TimeSpan.FromSeconds(1)) ?? TimeSpan.FromSeconds(10),
         };
     }
 
-    /// <summary>connectionString (or its legacy name host) wins; otherwise the URI is built from hostname, port and credentials.</summary>
+    /// <summary>connectionString (or its legacy name host) wins; otherwise the URI is built from hostname (contrib's
+    /// default localhost; a port goes with it, "host:5673", contrib has no port key) and credentials.</summary>
     private static Uri ConnectionUriOf(BrokerMetadata m)
     {
         var text = m.String("connectionString") ?? m.String("host");
         if (text is null)
         {
-            var hostname = m.String("hostname") ?? throw m.Invalid("connectionString", "or hostname is required");
+            var hostname = m.String("hostname") ?? "localhost";
             var protocol = m.String("protocol") ?? "amqp";
             var credentials = m.String("username") is { } user
-                ? $"{Uri.EscapeDataString(user)}:{Uri.EscapeDataString(m.String("password") ?? "")}@"
+                ? Uri.EscapeDataString(user) + (m.String("password") is { } password ? $":{Uri.EscapeDataString(password)}" : "") + "@"
                 : "";
-            var port = m.String("port") is { } p ? $":{p}" : "";
-            text = $"{protocol}://{credentials}{hostname}{port}";
+            text = $"{protocol}://{credentials}{hostname}";
         }
         return Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"
             ? uri

@@ -8,9 +8,10 @@ namespace DevSidecar.PubSub.RabbitMQ;
 /// pubsub.rabbitmq, after contrib's pubsub/rabbitmq: one exchange per topic (exchangeKind, fanout by default), one
 /// queue "{consumerID}-{topic}" per consumer group bound to it (instances of an app compete on it, other app ids get
 /// their own queue), basic.ack after the handler returns and basic.nack(requeue: requeueInFailure) when it throws.
-/// A broker that is down at start-up or goes away is retried every reconnectWaitSeconds, as contrib does.
+/// Init connects once, without retrying (contrib's Init: reconnect(0), a single dial): a broker that is down at
+/// start-up stops the sidecar, as it stops daprd. A broker that goes away later is retried every reconnectWaitSeconds.
 /// </summary>
-public sealed class RabbitMQPubSub : IPubSub
+public sealed class RabbitMQPubSub : IPubSub, IConnectingComponent
 {
     private const int PublishAttempts = 3;
 
@@ -30,6 +31,23 @@ public sealed class RabbitMQPubSub : IPubSub
 
     public ComponentSpec Spec { get; }
     public IReadOnlyList<string> Features => [];
+
+    public string Server => "RabbitMQ";
+    public string Address => _connection.Endpoint;
+    public string StartCommand => _connection.Port == 5672 ? "rabbitmq-server" : $"RABBITMQ_NODE_PORT={_connection.Port} rabbitmq-server";
+
+    public async Task InitAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _connection.OpenAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // amqp091-go's Dial error, which contrib passes on as it is.
+            throw new InvalidOperationException(ComponentInitException.DialError(_connection.Endpoint, e), e);
+        }
+    }
 
     public async Task PublishAsync(BrokerMessage message, CancellationToken cancellationToken)
     {

@@ -12,7 +12,7 @@ namespace DevSidecar.PubSub.Redis;
 /// field (the exact bytes) and a "metadata" field (JSON); each consumer group is an XGROUP created at "0", so a new
 /// group reads the stream's history. See <see cref="RedisStreamConsumer"/> for delivery and redelivery.
 /// </summary>
-public sealed class RedisStreamsPubSub : IPubSub
+public sealed class RedisStreamsPubSub : IPubSub, IConnectingComponent
 {
     private readonly RedisConnector _connector;
     private readonly RedisStreamsSettings _settings;
@@ -27,11 +27,17 @@ public sealed class RedisStreamsPubSub : IPubSub
         _logger = logger;
         _connector = new RedisConnector(spec, logger);
         _settings = RedisStreamsSettings.From(spec);
-        _connection = _connector.ConnectAsync("publish and acknowledge");
+        _connection = _connector.ConnectAsync("publish and acknowledge", reportUnreachable: false);
     }
 
     public ComponentSpec Spec { get; }
     public IReadOnlyList<string> Features => [];
+
+    public string Server => "Redis";
+    public string Address => _connector.Host;
+    public string StartCommand => _connector.StartCommand;
+
+    public Task InitAsync(CancellationToken cancellationToken) => _connector.PingAsync(_connection, "redis streams", cancellationToken);
 
     public async Task PublishAsync(BrokerMessage message, CancellationToken cancellationToken)
     {

@@ -10,6 +10,10 @@ public sealed record RedisStreamsSettings(
     int Concurrency,
     long? MaxLenApprox)
 {
+    /// <summary>pubsub.redis's own keys besides <see cref="Resources.Redis.RedisConnector.Keys"/> (settings.go, mdonly pubsub).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+        ["consumerID", "redeliverInterval", "processingTimeout", "queueDepth", "concurrency", "maxLenApprox", "streamTTL"];
+
     public static RedisStreamsSettings From(ComponentSpec spec)
     {
         var settings = new RedisStreamsSettings(

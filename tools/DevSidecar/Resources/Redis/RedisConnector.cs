@@ -5,8 +5,9 @@ namespace DevSidecar.Resources.Redis;
 
 /// <summary>
 /// Opens StackExchange.Redis connections for a redis component (redisHost, redisUsername, redisPassword, redisDB).
-/// A broker that is down is not fatal: the multiplexer keeps reconnecting with back-off, outages and recoveries are
-/// logged once each, and commands fail fast meanwhile (so publish and state calls report the outage instead of hanging).
+/// Redis down at start-up fails the component's init (<see cref="PingAsync"/>), as in contrib; an outage after that is
+/// not fatal: the multiplexer keeps reconnecting with back-off, outages and recoveries are logged once each, and
+/// commands fail fast meanwhile (so publish and state calls report the outage instead of hanging).
 /// </summary>
 public sealed class RedisConnector
 {
@@ -16,6 +17,18 @@ public sealed class RedisConnector
 
     public string Host { get; }
     public int Database { get; }
+
+    /// <summary>The keys every redis component has (components-contrib v1.17.6 common/component/redis/settings.go, and the
+    /// azuread authentication profile of its metadata.yaml).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "redisHost", "redisPort", "redisPassword", "redisUsername", "sentinelPassword", "sentinelUsername", "redisDB",
+        "redisType", "redisMaxRetries", "redisMinRetryInterval", "redisMaxRetryInterval", "dialTimeout", "readTimeout",
+        "writeTimeout", "poolSize", "minIdleConns", "maxConnAge", "poolTimeout", "idleTimeout", "idleCheckFrequency",
+        "sentinelMasterName", "failover", "enableTLS", "clientCert", "clientKey", "useEntraID", "useAzureAD",
+        "azureTenantId", "azureClientId", "azureClientSecret", "azureCertificate", "azureCertificateFile",
+        "azureCertificatePassword", "azureEnvironment",
+    ];
 
     public RedisConnector(ComponentSpec spec, ILogger logger)
     {
@@ -38,12 +51,13 @@ public sealed class RedisConnector
         _options.EndPoints.Add(Host);
     }
 
-    /// <summary>Connects (or starts trying to: the result is usable before redis answers, and reconnects by itself).</summary>
-    public async Task<ConnectionMultiplexer> ConnectAsync(string purpose)
+    /// <summary>Connects (or starts trying to: the result is usable before redis answers, and reconnects by itself).
+    /// <paramref name="reportUnreachable"/> false leaves reporting a redis that is down at once to the caller.</summary>
+    public async Task<ConnectionMultiplexer> ConnectAsync(string purpose, bool reportUnreachable = true)
     {
         var connection = await ConnectionMultiplexer.ConnectAsync(_options.Clone());
         var what = $"{_spec.Name} ({_spec.Type}, {purpose})";
-        if (!connection.IsConnected)
+        if (!connection.IsConnected && reportUnreachable)
             _logger.LogError("{What}: cannot reach redis at {Host}; retrying in the background", what, Host);
         connection.ConnectionFailed += (_, e) =>
         {
@@ -56,6 +70,25 @@ public sealed class RedisConnector
                 _logger.LogInformation("{What}: connected to redis at {Host}", what, Host);
         };
         return connection;
+    }
+
+    public string StartCommand => $"redis-server --port {(Host.LastIndexOf(':') is var colon and > 0 ? Host[(colon + 1)..] : "6379")}";
+
+    /// <summary>
+    /// contrib's Init check (pubsub/redis and state/redis redis.go): a PING, which fails at once when nothing answers;
+    /// its error is contrib's "{<paramref name="component"/>}: error connecting to redis at {host}: …".
+    /// </summary>
+    public async Task PingAsync(Task<ConnectionMultiplexer> connecting, string component, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var connection = await connecting.WaitAsync(cancellationToken);
+            await connection.GetDatabase(Database).PingAsync().WaitAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new RedisUnavailableException($"{component}: error connecting to redis at {Host}: {ComponentInitException.DialError(Host, e)}", e);
+        }
     }
 
     /// <summary>An error that names the component and the broker, for the API to pass on.</summary>

@@ -23,7 +23,7 @@ namespace DevSidecar.State.Redis;
 /// </list>
 /// The operations of one call run in one Lua script, which Redis runs as atomically as MULTI/EXEC.
 /// </summary>
-public sealed class RedisStateStore : IStateStore
+public sealed class RedisStateStore : IStateStore, IConnectingComponent
 {
     // ARGV[1] = "1" when a TTL applies even to a failed set (Multi); then per operation, from ARGV[2], six values:
     // kind ("set" | "del" | "json"), version to match ("0" = none), value, first-write mark ("0" = set it), ttl seconds
@@ -78,6 +78,10 @@ public sealed class RedisStateStore : IStateStore
         return {v[1] or "", v[2], redis.call("PTTL", KEYS[1])}
         """;
 
+    /// <summary>state.redis's own keys besides <see cref="RedisConnector.Keys"/> (settings.go mdonly state; metadata.yaml
+    /// lists redeliverInterval and processingTimeout too, which the store ignores).</summary>
+    public static readonly IReadOnlyList<string> Keys = ["ttlInSeconds", "queryIndexes", "redeliverInterval", "processingTimeout"];
+
     private readonly RedisConnector _connector;
     private readonly Task<ConnectionMultiplexer> _connection;
     private readonly long? _componentTtl;
@@ -87,10 +91,16 @@ public sealed class RedisStateStore : IStateStore
         Spec = spec;
         _connector = new RedisConnector(spec, logger);
         _componentTtl = spec.GetLong("ttlInSeconds");
-        _connection = _connector.ConnectAsync("state");
+        _connection = _connector.ConnectAsync("state", reportUnreachable: false);
     }
 
     public ComponentSpec Spec { get; }
+
+    public string Server => "Redis";
+    public string Address => _connector.Host;
+    public string StartCommand => _connector.StartCommand;
+
+    public Task InitAsync(CancellationToken cancellationToken) => _connector.PingAsync(_connection, "redis store", cancellationToken);
     public IReadOnlyList<string> Features => ["ETAG", "TRANSACTIONAL", "TTL", "ACTOR"];
 
     public async Task<StoredItem?> GetAsync(string key, CancellationToken cancellationToken)

@@ -20,6 +20,14 @@ public sealed partial class SqliteStateStore : IStateStore
 {
     private const string TimeFormat = "yyyy-MM-dd HH:mm:ss.fff"; // UTC; orders like SQLite's CURRENT_TIMESTAMP text
 
+    /// <summary>contrib's keys and their aliases (components-contrib v1.17.6 state/sqlite/sqlite_metadata.go,
+    /// common/authentication/sqlite/metadata.go).</summary>
+    public static readonly IReadOnlyList<string> Keys =
+    [
+        "connectionString", "url", "timeout", "timeoutInSeconds", "busyTimeout", "disableWAL", "tableName", "metadataTableName",
+        "cleanupInterval", "cleanupIntervalInSeconds",
+    ];
+
     private readonly string _connectionString;
     private readonly string _table;
     private readonly int _busyTimeoutMs;
