@@ -30,7 +30,7 @@ public sealed class BashSession : IAsyncDisposable
         var marker = $"__walkthrough_block_{n}_status__ ";
         int start;
         lock (_lines) start = _lines.Count;
-        _bash.WriteLine($"source '{script}' </dev/null; echo; echo \"{marker}$?\"");
+        _bash.WriteLine($"source '{script}' </dev/null; __walkthrough_status=$?; echo; echo \"{marker}$__walkthrough_status\"");
         var end = -1;
         await _bash.WaitWhileRunningAsync(() =>
         {

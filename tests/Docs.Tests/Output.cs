@@ -24,8 +24,8 @@ public static partial class Output
     public static IReadOnlyList<string> Normalize(string text)
     {
         var lines = text.Replace("\r", "").Split('\n')
-            .Where(line => !HttpDateOrServer().IsMatch(line))
             .Select(line => Rules.Aggregate(line, (current, rule) => rule.Pattern.Replace(current, rule.Replacement)).TrimEnd())
+            .Where(line => !HttpDateOrServer().IsMatch(line))
             .ToList();
         while (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
         while (lines.Count > 0 && lines[0].Length == 0) lines.RemoveAt(0);
@@ -50,7 +50,8 @@ public static partial class Output
         return diff.ToString();
     }
 
-    [GeneratedRegex(@"^(Date|Server):", RegexOptions.IgnoreCase)]
+    /// <summary>A header line, also behind a time prefix (<c>date +%T.%3N</c> before each line of a stream).</summary>
+    [GeneratedRegex(@"^(<time> )?(Date|Server):", RegexOptions.IgnoreCase)]
     private static partial Regex HttpDateOrServer();
 
     [GeneratedRegex(@"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")]
