@@ -81,12 +81,15 @@ public sealed partial class StartedSuite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_runner.HasExited)
+        try
         {
-            _runner.SendSigterm();
-            try { await _runner.WaitForExitAsync(ExitDeadline); }
-            catch (TimeoutException) { } // disposing kills it and everything it started
+            if (!_runner.HasExited)
+            {
+                _runner.SendSigterm();
+                await _runner.WaitForExitAsync(ExitDeadline);
+            }
         }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException) { } // ended meanwhile, or hung: disposing kills it and all it started
         await _runner.DisposeAsync();
         _temp.Dispose();
     }
