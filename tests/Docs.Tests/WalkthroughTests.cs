@@ -3,9 +3,11 @@ using System.Text;
 
 namespace Docs.Tests;
 
-/// <summary>dapr.yaml's ports are fixed (3500…, 5100…, 50001…): its runs cannot overlap. No other test of the
-/// repository binds them (they all take free ports), which this collection assumes; a port already in use fails the
-/// run at once with its number rather than testing someone else's suite.</summary>
+/// <summary>dapr.yaml's ports are fixed (3500…, 5100…, 50001…): its runs cannot overlap, so the walk-throughs share
+/// one collection that runs alone. No other test of the repository binds these ports (they all take free ports), which
+/// this assumes; a port already in use fails the run at once with its number rather than testing someone else's suite.
+/// (The gRPC ports 500x1 lie in Linux's ephemeral range: a free port handed to a test running at the same time could
+/// take one; that run would then fail, not pass wrongly.)</summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
 public sealed class FixedPortsCollection
 {
