@@ -31,14 +31,16 @@ public sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="program"/> with <paramref name="arguments"/> and, on top of this process's
-    /// environment, <paramref name="environment"/>; <paramref name="onLine"/> sees each line as it is written.</summary>
+    /// environment, <paramref name="environment"/>; <paramref name="onLine"/> sees each line as it is written.
+    /// With <paramref name="writableInput"/> the test writes its stdin (<see cref="WriteLine"/>), e.g. a shell's commands.</summary>
     public static ChildProcess Start(string program, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null,
-        string? workingDirectory = null, Action<string>? onLine = null)
+        string? workingDirectory = null, Action<string>? onLine = null, bool writableInput = false)
     {
         var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = writableInput,
             UseShellExecute = false,
         };
         if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
@@ -57,6 +59,13 @@ public sealed class ChildProcess : IAsyncDisposable
     /// <summary>An app's built assembly run as `dotnet {dll}` in its own folder, as `dapr run` runs it.</summary>
     public static ChildProcess StartDll(string dll, IReadOnlyDictionary<string, string>? environment = null) =>
         Start("dotnet", [dll], environment, Path.GetDirectoryName(dll));
+
+    /// <summary>Writes a line to the process's stdin (started with writableInput).</summary>
+    public void WriteLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
+    }
 
     /// <summary>SIGTERM: what `dapr stop`, Kubernetes and the dev sidecar's runner send first.</summary>
     public void SendSigterm() => Signal("TERM");
