@@ -199,8 +199,10 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         (await _flow.StockOfAsync(sku)).Should().Be(new StockLevel(sku, 7, 3));
         (await _flow.LedgerAsync(customer)).Select(e => (e.OrderId, e.Amount)).Should().Equal((orderId, 100m), (barrier, 10m));
         (await _shipping.GetFromJsonAsync<List<Shipment>>("shipments", Json))!.Count(s => s.Order.OrderId == orderId).Should().Be(1);
-        (await _notifications.GetFromJsonAsync<List<Notification>>($"notifications?customerId={customer}", Json))!
-            .Select(n => n.OrderId).Should().Equal(orderId, barrier);
+        // The list is an index written just after each notification record: wait until it names the barrier too.
+        var notified = await Wait.ForAsync(() => _notifications.GetFromJsonAsync<List<Notification>>($"notifications?customerId={customer}", Json),
+            list => list!.Any(n => n.OrderId == barrier), "the barrier's notification to be listed", Wait.EndToEndTimeout);
+        notified!.Select(n => n.OrderId).Should().Equal(orderId, barrier);
         var after = await _orders.GetFromJsonAsync<OrdersApi.OrderView>($"orders/{orderId}", Json);
         after!.History.Should().BeEquivalentTo(order.History);
         // daprd re-creates a finished workflow whose id is started again: the order's workflow must not have been.
