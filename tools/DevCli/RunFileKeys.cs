@@ -1,3 +1,5 @@
+using DevSidecar.Resources;
+
 namespace DevCli;
 
 /// <summary>
@@ -52,26 +54,7 @@ internal static class RunFileKeys
         }
     }
 
-    /// <summary>The known key closest to a misspelt one (case-insensitive edit distance), if it is close enough to be a typo.</summary>
-    private static string? Nearest(string key, string[] known)
-    {
-        var (best, distance) = known
-            .Select(k => (Key: k, Distance: EditDistance(key.ToLowerInvariant(), k.ToLowerInvariant())))
-            .MinBy(candidate => candidate.Distance);
-        return distance <= Math.Max(2, key.Length / 3) ? best : null;
-    }
-
-    private static int EditDistance(string a, string b)
-    {
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (var i = 1; i <= a.Length; i++)
-        {
-            var current = new int[b.Length + 1];
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-                current[j] = Math.Min(Math.Min(current[j - 1], previous[j]) + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            previous = current;
-        }
-        return previous[b.Length];
-    }
+    /// <summary>The known key closest to a misspelt one, if it is close enough to be a typo.</summary>
+    private static string? Nearest(string key, string[] known) =>
+        Spelling.Nearest(key, known) is { IsTypo: true } near ? near.Candidate : null;
 }

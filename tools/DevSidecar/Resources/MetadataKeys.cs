@@ -36,37 +36,14 @@ public static class MetadataKeys
         spec.Metadata.Keys.Where(key => !known.Contains(key)).Select(key =>
             $"{spec.File}: component '{spec.Name}' ({spec.Type}): unknown metadata key '{key}', which daprd ignores{Suggestion(key, known)}");
 
-    /// <summary>The nearest of <paramref name="candidates"/> by edit distance: "; did you mean 'x'?" when it is near enough to be
-    /// a typo (within a third of the key's length: "redisHots", "processingTimout"), otherwise "; the nearest known key is 'x'".</summary>
+    /// <summary>"; did you mean 'x'?" when the nearest known key is near enough to be a typo (<see cref="Spelling"/>),
+    /// otherwise "; the nearest known one is 'x'".</summary>
     /// <param name="prefix">Goes before the candidate's name ("spec." for a field of spec).</param>
-    public static string Suggestion(string key, IEnumerable<string> candidates, string prefix = "")
-    {
-        var nearest = candidates
-            .Select(candidate => (candidate, distance: Distance(key.ToLowerInvariant(), candidate.ToLowerInvariant())))
-            .OrderBy(c => c.distance).ThenBy(c => c.candidate, StringComparer.Ordinal)
-            .FirstOrDefault();
-        if (nearest.candidate is null) return "; this component type has no metadata";
-        return nearest.distance <= Math.Max(1, key.Length / 3)
-            ? $"; did you mean '{prefix}{nearest.candidate}'?"
-            : $"; the nearest known one is '{prefix}{nearest.candidate}'";
-    }
-
-    /// <summary>Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours cost 1.</summary>
-    public static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (var i = 1; i <= a.Length; i++)
+    public static string Suggestion(string key, IEnumerable<string> candidates, string prefix = "") =>
+        Spelling.Nearest(key, candidates) switch
         {
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-            }
-        }
-        return d[a.Length, b.Length];
-    }
+            null => "; this component type has no metadata",
+            { IsTypo: true } near => $"; did you mean '{prefix}{near.Candidate}'?",
+            { } near => $"; the nearest known one is '{prefix}{near.Candidate}'",
+        };
 }
