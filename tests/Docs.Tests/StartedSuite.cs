@@ -21,6 +21,9 @@ public sealed partial class StartedSuite : IAsyncDisposable
 
     public string RunnerOutputTail => string.Join('\n', _runner.LastLines(40));
 
+    /// <summary>Everything the runner printed so far: its own lines and the apps' and sidecars' console logs.</summary>
+    public string RunnerOutput => _runner.Output;
+
     public static async Task<StartedSuite> StartAsync(Style style)
     {
         var runFileText = File.ReadAllText(Repo.Path("dapr.yaml"));

@@ -65,6 +65,9 @@ public sealed class WalkthroughTests
             foreach (var block in blocks.Where(block => !block.Reset && block.Styles.Contains(style)))
                 await RunBlockAsync(shell, block, suite);
         }
+        // The README says the refused order is logged at information level, and shows the line.
+        suite.RunnerOutput.Should().Contain("info: OrderFlow.Problems[0] POST /orders answered 400 The order is not valid. customerId: is required",
+            "every client error a service answers is logged at information level");
         Console.WriteLine($"walk-throughs in the {style} style: {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
