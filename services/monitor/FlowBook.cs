@@ -7,7 +7,7 @@ using OrderFlow.ServiceDefaults;
 namespace OrderFlow.Monitor;
 
 /// <summary>Every order's timeline, kept in the state store, and the two decisions on it: stalled, and redrive.</summary>
-public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, ILogger<FlowBook> logger)
+public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, FlowChanges changes, ILogger<FlowBook> logger)
 {
     private const string IndexKey = "flows-index";
 
@@ -44,6 +44,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         if (started || repeated) await dapr.AddToIndexAsync(IndexKey, orderId, ct);
         if (flow!.IsOpen && (started || repeated)) await AddToOpenIndexAsync(orderId, ct);
         else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
+        if (!repeated) changes.Announce(orderId);
     }
 
     /// <summary>
@@ -85,6 +86,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         if (flow is not { Status: FlowStatus.DeadLettered }) return;
         await dapr.AddToIndexAsync(IndexKey, orderId, ct);
         if (!wasOpen) await AddToOpenIndexAsync(orderId, ct);
+        changes.Announce(orderId);
         logger.LogWarning("order {OrderId}: an event of {Topic} was dead-lettered; flow marked DeadLettered", orderId, topic);
     }
 
@@ -101,6 +103,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
             if (current is not { Status: FlowStatus.InProgress } || clock.GetUtcNow() <= DueAt(current)) return null;
             return stalled = current with { Status = FlowStatus.Stalled, StalledAt = clock.GetUtcNow() };
         }, ct);
+        if (stalled is not null) changes.Announce(orderId);
         return stalled;
     }
 
@@ -119,6 +122,7 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
             return redriven = current with { Status = FlowStatus.InProgress, StalledAt = null, Redrives = current.Redrives + 1 };
         }, ct);
         if (redriven is null) return null;
+        changes.Announce(orderId);
         await dapr.PublishEventAsync(Components.PubSub, redriven.Last.Topic, redriven.Last.Data, ct);
         logger.LogWarning("order {OrderId} redriven: {Topic} published again", orderId, redriven.Last.Topic);
         return redriven;

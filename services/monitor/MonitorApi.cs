@@ -1,3 +1,4 @@
+using System.Net.ServerSentEvents;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
@@ -8,8 +9,11 @@ namespace OrderFlow.Monitor;
 
 public static class MonitorApi
 {
+    /// <summary>A flow as the API shows it; <see cref="Timeline"/> lists the steps in flow order (each step's time is
+    /// when its event arrived, which may be out of that order).</summary>
     public sealed record FlowView(string OrderId, FlowStatus Status, string LastStep, IReadOnlyList<string> Expected, DateTimeOffset DueAt,
-        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow, DeadLetter? DeadLetter = null);
+        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow, DeadLetter? DeadLetter = null,
+        string? Style = null);
 
     public static IEndpointRouteBuilder MapMonitorApi(this IEndpointRouteBuilder app)
     {
@@ -28,7 +32,18 @@ public static class MonitorApi
             return Results.Ok();
         });
 
+        app.MapFlowPage();
+
         var group = app.MapGroup("/flows");
+        // One `flow` event (data: the order id) each time a flow changes, for the flow page to read it again. A first
+        // `listening` event sends the response's headers at once (they would wait for the first change otherwise), so
+        // the page knows it is connected.
+        group.MapGet("/events", (FlowChanges changes, IHostApplicationLifetime lifetime, CancellationToken ct) =>
+        {
+            // The stream ends when the client goes or the app stops, so that an open page never holds up a shutdown.
+            var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
+            return TypedResults.ServerSentEvents(Stream(changes.Listen(), stopping));
+        });
         group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
             TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
         group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
@@ -43,8 +58,20 @@ public static class MonitorApi
         return app;
     }
 
+    private static async IAsyncEnumerable<SseItem<string>> Stream(FlowChanges.Listener listener, CancellationTokenSource stopping)
+    {
+        using (listener)
+        using (stopping)
+        {
+            yield return new SseItem<string>("", "listening");
+            await foreach (var orderId in listener.ReadAllAsync(stopping.Token))
+                yield return new SseItem<string>(orderId, "flow");
+        }
+    }
+
     private static FlowView View(Flow flow, FlowBook flows, JsonElement? workflow) =>
-        new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives, flow.Steps, workflow, flow.DeadLetter);
+        new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives,
+            [.. flow.Steps.OrderBy(s => FlowRules.Rank(s.Step)).ThenBy(s => s.At)], workflow, flow.DeadLetter, flow.Style);
 
     /// <summary>In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.</summary>
     private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, string orderId, CancellationToken ct)

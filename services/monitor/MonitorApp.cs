@@ -10,6 +10,7 @@ public static class MonitorApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
         builder.Services.Configure<MonitorOptions>(builder.Configuration.GetSection("Monitor"));
+        builder.Services.AddSingleton<FlowChanges>();
         builder.Services.AddSingleton<FlowBook>();
         builder.Services.AddHostedService<StallDetector>();
         var app = builder.Build();
