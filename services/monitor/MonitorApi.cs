@@ -47,7 +47,7 @@ public static class MonitorApi
         group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
             TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
         group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
-            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(http, orderId, ct))) : NotFound(orderId));
+            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(http, flow, ct))) : NotFound(orderId));
         group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, ProblemHttpResult>> (
             string orderId, FlowBook flows, CancellationToken ct) =>
         {
@@ -73,9 +73,15 @@ public static class MonitorApi
         new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives,
             [.. flow.Steps.OrderBy(s => FlowRules.Rank(s.Step)).ThenBy(s => s.At)], workflow, flow.DeadLetter, flow.Style);
 
-    /// <summary>In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.</summary>
-    private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, string orderId, CancellationToken ct)
+    /// <summary>
+    /// In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.
+    /// A flow known to be choreographed is not looked up: without an orchestrator app the call waits for the sidecar
+    /// to give up resolving it (seconds), which the flow page would pay on each update.
+    /// </summary>
+    private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, Flow flow, CancellationToken ct)
     {
+        if (flow.Style == "choreography") return null;
+        var orderId = flow.OrderId;
         using var response = await http.CreateAppClient(AppIds.Orchestrator).GetAsync($"workflows/{orderId}", ct);
         return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(ct) : null;
     }
