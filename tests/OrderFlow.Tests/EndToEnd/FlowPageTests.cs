@@ -14,8 +14,6 @@ namespace OrderFlow.Tests.EndToEnd;
 /// </summary>
 public sealed class FlowPageTests(LossyChoreographyCluster cluster) : IClassFixture<LossyChoreographyCluster>, IAsyncLifetime
 {
-    private const string Chromium = "/usr/bin/chromium";
-
     /// <summary>Long enough for a dropped event's flow to pass the monitor's deadline and be reported stalled.</summary>
     private static readonly float UpdateTimeoutMs = (float)(OrderFlowCluster.MonitorDeadline + Wait.EndToEndTimeout).TotalMilliseconds;
 
@@ -35,7 +33,7 @@ public sealed class FlowPageTests(LossyChoreographyCluster cluster) : IClassFixt
         _playwright.Dispose();
     }
 
-    [BrokerFact(Chromium)]
+    [BrokerFact("chromium")]
     public async Task The_page_draws_each_order_live_marks_compensation_and_redrives_a_stalled_flow_to_completion()
     {
         // A phone's width: the page must work there.
