@@ -86,6 +86,9 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
     public HttpClient Invoke(string appId) => SidecarClients.Invoke(_cluster[appId].Sidecar, appId);
 
+    /// <summary>The port an app listens on (its spans' server.port).</summary>
+    public int AppPortOf(string appId) => _cluster[appId].AppPort;
+
     /// <summary>The Dapr HTTP API of one app's sidecar.</summary>
     public HttpClient SidecarOf(string appId) => SidecarClients.Http(_cluster[appId].Sidecar);
 }
