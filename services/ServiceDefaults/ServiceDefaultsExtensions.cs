@@ -31,6 +31,9 @@ public static class ServiceDefaultsExtensions
             o.IncludeScopes = true; // the trace and span ids (see Tracing)
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Logs nothing above Information (request start and end), but opens a RequestPath/RequestId scope that would
+        // lengthen every line after the trace id.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.AddTracing();
 
         builder.Services.AddDaprClient();
