@@ -60,8 +60,9 @@ public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<Order
         {
             await dapr.ExecuteStateTransactionAsync(Components.OrderStore,
             [
+                // The outbox copies this operation's metadata into the event it announces: the trace goes on with it.
                 new StateTransactionRequest(Key(details.OrderId), JsonSerializer.SerializeToUtf8Bytes(order, dapr.JsonSerializerOptions),
-                    StateOperationType.Upsert, options: new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }),
+                    StateOperationType.Upsert, metadata: Tracing.OutboxTraceMetadata(), options: new StateOptions { Concurrency = ConcurrencyMode.FirstWrite }),
                 // Not stored: the outbox announces this instead of the order (outbox.projection, daprd 1.17 pkg/runtime/pubsub/outbox.go).
                 new StateTransactionRequest(Key(details.OrderId), JsonSerializer.SerializeToUtf8Bytes(new OrderPlaced(details), dapr.JsonSerializerOptions),
                     StateOperationType.Upsert, metadata: new Dictionary<string, string>(json) { ["outbox.projection"] = "true" }),

@@ -37,6 +37,7 @@ public sealed class Dispatcher(DaprClient dapr, ShipmentDesk desk, TimeProvider 
         {
             var wait = shipment.DueAt - clock.GetUtcNow();
             if (wait > TimeSpan.Zero) await Task.Delay(wait, clock, stoppingToken);
+            using var span = Tracing.StartDeferredWork("dispatch shipment", shipment.TraceParent);
             await desk.SettleAsync(orderId, stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

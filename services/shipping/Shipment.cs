@@ -6,8 +6,10 @@ namespace OrderFlow.Shipping;
 [JsonConverter(typeof(JsonStringEnumConverter<ShipmentStatus>))]
 public enum ShipmentStatus { Scheduled, Dispatched, Failed }
 
+/// <param name="TraceParent">The trace context of the request that accepted it: the dispatch, done later by the
+/// <see cref="Dispatcher"/>, goes on in that trace.</param>
 public sealed record Shipment(OrderDetails Order, ShipmentStatus Status, DateTimeOffset AcceptedAt, DateTimeOffset DueAt,
-    string? TrackingNumber, string? Reason, DateTimeOffset? DoneAt);
+    string? TrackingNumber, string? Reason, DateTimeOffset? DoneAt, string? TraceParent = null);
 
 public static class ShippingRules
 {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Dapr.Client;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
@@ -24,7 +25,8 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
     {
         var now = clock.GetUtcNow();
         var shipment = await dapr.UpdateStateAsync<Shipment>(Key(order.OrderId), current =>
-            current ?? new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null), ct);
+            current ?? new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null,
+                Activity.Current?.Id), ct);
         await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
         if (shipment!.Status == ShipmentStatus.Scheduled)
         {

@@ -66,8 +66,9 @@ public sealed class WalkthroughTests
                 await RunBlockAsync(shell, block, suite);
         }
         // The README says the refused order is logged at information level, and shows the line.
-        suite.RunnerOutput.Should().Contain("info: OrderFlow.Problems[0] POST /orders answered 400 The order is not valid. customerId: is required",
-            "every client error a service answers is logged at information level");
+        suite.RunnerOutput.Should().MatchRegex(
+            @"info: OrderFlow\.Problems\[0\] => SpanId:[0-9a-f]{16}, TraceId:[0-9a-f]{32} => ConnectionId:\S+ POST /orders answered 400 The order is not valid\. customerId: is required",
+            "every client error a service answers is logged at information level, with its trace id");
         Console.WriteLine($"walk-throughs in the {style} style: {clock.Elapsed.TotalSeconds:0.0} s");
     }
 

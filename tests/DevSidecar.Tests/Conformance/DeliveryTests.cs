@@ -270,6 +270,21 @@ public sealed class DeliveryTests(HarnessFixture fixture) : IClassFixture<Harnes
         r.Header("traceparent")!.Split('-')[1].Should().Be(eventTrace, "the delivery's traceparent is derived from the event (daprd pkg/runtime/subscription/postman/http/http.go)");
     }
 
+    [Fact]
+    public async Task An_event_with_an_empty_traceparent_is_delivered_in_a_new_trace_whatever_its_traceid()
+    {
+        // As daprd's outbox sends it: traceparent empty, the context in traceid. daprd reads traceparent whenever the
+        // field is there, starts a new root span from the invalid value and sends that (pkg/runtime/subscription/postman/http/http.go).
+        var marker = NewMarker();
+        const string traceid = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        var ce = $$$"""{"specversion":"1.0","id":"tp-{{{marker}}}","source":"test","type":"t","datacontenttype":"application/json","traceparent":"","traceid":"{{{traceid}}}","data":{"marker":"{{{marker}}}"}}""";
+        using var resp = await H.Http.PostAsync("/v1.0/publish/pubsub/orders", new StringContent(ce, new MediaTypeHeaderValue("application/cloudevents+json")));
+        resp.StatusCode.Should().Be(HttpStatusCode.NoContent);
+        var r = await Wait.ForAsync(() => App.At("/orders", marker).FirstOrDefault(), "delivery");
+        ((string)r.Envelope["traceparent"]!).Should().BeEmpty();
+        r.Header("traceparent").Should().MatchRegex("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$").And.NotContain("0af7651916cd43dd8448eb211c80319c");
+    }
+
     [Theory]
     [InlineData("big", 20, "/decl/cel-big")]
     [InlineData("big", 5, "/decl/cel-default")]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -46,6 +47,44 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
         shipment!.Status.Should().Be(ShipmentStatus.Dispatched);
         shipment.TrackingNumber.Should().NotBeNullOrEmpty();
         (await _flow.NotificationAsync(orderId)).Kind.Should().Be(NotificationKind.OrderCompleted);
+    }
+
+    /// <summary>
+    /// The W3C trace context goes from POST /orders through every sidecar hop (invocation, the outbox, each delivery)
+    /// to the notification: every app's spans of the order are in the test's trace, and they form one tree.
+    /// </summary>
+    [BrokerFact]
+    public async Task One_order_is_one_trace_from_POST_orders_to_the_notification()
+    {
+        var sku = await _flow.StockAsync(10);
+        using var spans = new TraceCollector();
+        ActivityTraceId traceId;
+        string orderId;
+        using (var root = spans.StartRoot("place an order"))
+        {
+            traceId = root.TraceId;
+            orderId = await _flow.PlaceAsync(Unique("customer"), sku, quantity: 1, amount: 10m, country: "NL");
+        }
+        await _flow.NotificationAsync(orderId);
+
+        string[] apps = [AppIds.Orders, AppIds.Inventory, AppIds.Payments, AppIds.Shipping, AppIds.Notifications];
+        var appOfPort = apps.ToDictionary(cluster.AppPortOf);
+        string? AppOf(Activity span) =>
+            span.Kind == ActivityKind.Server && span.GetTagItem("server.port") is int port ? appOfPort.GetValueOrDefault(port) : null;
+        static List<Activity> Orphans(IReadOnlyList<Activity> trace)
+        {
+            var ids = trace.Select(s => s.SpanId).ToHashSet();
+            return [.. trace.Where(s => s.ParentSpanId != default && !ids.Contains(s.ParentSpanId))];
+        }
+
+        var trace = await Wait.ForAsync(() => Task.FromResult(spans.Of(traceId)),
+            t => apps.All(app => t.Any(s => AppOf(s) == app)) && Orphans(t).Count == 0 && t.Count(s => s.ParentSpanId == default) == 1,
+            $"the spans of order {orderId} in every app, in one tree", Wait.EndToEndTimeout,
+            t => $"apps: [{string.Join(", ", t.Select(AppOf).OfType<string>().Distinct())}]; "
+                + $"orphans: [{string.Join(", ", Orphans(t).Select(s => $"{s.Kind} {s.DisplayName} {s.GetTagItem("url.full") ?? s.GetTagItem("url.path")} (parent {s.ParentSpanId})"))}]");
+
+        trace.Where(s => AppOf(s) == AppIds.Notifications).Should().Contain(s => s.Kind == ActivityKind.Server && s.DisplayName.StartsWith("POST"),
+            "the notification's delivery is in the order's trace");
     }
 
     [BrokerFact]

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.WebUtilities;
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
@@ -266,8 +268,40 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     }
 }
 
+/// <summary>
+/// W3C trace context as daprd carries it, and the dev sidecar's own spans (its ActivitySource, named and attributed
+/// as daprd's, daprd v1.17.9 pkg/diagnostics). Nothing is recorded unless a listener (an OpenTelemetry tracer provider
+/// that adds <see cref="SourceName"/>) asks for it.
+/// </summary>
 public static class TraceContext
 {
+    public const string SourceName = "DevSidecar";
+
+    public static readonly ActivitySource Source = new(SourceName);
+
+    /// <summary>
+    /// daprd's span around one delivery (StartInternalCallbackSpan, "pubsub/{topic}", a client span): the child of the
+    /// CloudEvent's <c>traceparent</c>, or of its <c>traceid</c> when it has no <c>traceparent</c>; a new root when
+    /// that value is not a valid W3C traceparent; none when the event has neither (daprd v1.17.9
+    /// pkg/runtime/subscription/postman/http/http.go). Returns the span (null when nobody listens) and the
+    /// <c>traceparent</c> the delivery request carries, which daprd's app channel sets from its span.
+    /// </summary>
+    public static (Activity? Span, string? TraceParent) StartDelivery(string topic, string? traceParent, string? traceState)
+    {
+        if (traceParent is null) return (null, null);
+        var valid = ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
+        var span = Source.StartActivity($"pubsub/{topic}", ActivityKind.Client, valid ? parent : default);
+        span?.SetTag("messaging.system", "pubsub").SetTag("messaging.destination.name", topic);
+        return (span, span?.Id ?? (valid ? traceParent : NewTraceParent()));
+    }
+
+    /// <summary>daprd's UpdateSpanStatusFromHTTPStatus: an error from 400 on, "Code(404): Not Found".</summary>
+    public static void SetHttpStatus(Activity? span, int status)
+    {
+        if (span is not null && status >= 400)
+            span.SetStatus(ActivityStatusCode.Error, $"Code({status}): {(ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } text ? text : "Unknown")}");
+    }
+
     /// <summary>A new W3C traceparent, sampled.</summary>
     public static string NewTraceParent()
     {

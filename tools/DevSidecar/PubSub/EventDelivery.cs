@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text;
+using DevSidecar.Invocation;
 using DevSidecar.Resiliency;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
@@ -110,14 +111,19 @@ public sealed class EventDelivery
         {
             if (!key.Equals("content-length", StringComparison.OrdinalIgnoreCase)) request.Headers.TryAddWithoutValidation(key, value);
         }
-        if (Field(cloudEvent, "traceparent") is { } traceparent) request.Headers.TryAddWithoutValidation("traceparent", traceparent);
-        if (Field(cloudEvent, "tracestate") is { Length: > 0 } tracestate) request.Headers.TryAddWithoutValidation("tracestate", tracestate);
+        var tracestate = Field(cloudEvent, "tracestate");
+        // The span is the current activity while the request is sent, so an HttpClient span is its child, not a new trace.
+        var (span, traceparent) = TraceContext.StartDelivery(message.Topic, Field(cloudEvent, "traceparent") ?? Field(cloudEvent, "traceid"), tracestate);
+        using var _ = span;
+        if (traceparent is not null) request.Headers.TryAddWithoutValidation("traceparent", traceparent);
+        if (tracestate is { Length: > 0 }) request.Headers.TryAddWithoutValidation("tracestate", tracestate);
         _app.Stamp(request);
 
         HttpResponseMessage response;
         try
         {
             response = await _app.Http.SendAsync(request, cancellationToken);
+            TraceContext.SetHttpStatus(span, (int)response.StatusCode);
         }
         catch (HttpRequestException e)
         {
