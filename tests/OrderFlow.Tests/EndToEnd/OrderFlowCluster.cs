@@ -86,13 +86,11 @@ public abstract class OrderFlowCluster : IAsyncLifetime
     /// <summary>A client that reaches <paramref name="appId"/> through its sidecar's invocation API, as curl would.</summary>
     public HttpClient Invoke(string appId) => SidecarClients.Invoke(_cluster[appId].Sidecar, appId);
 
-<<<<<<< HEAD
     /// <summary>The app's own address (not through its sidecar), as a browser opens it, e.g. the monitor's flow page.</summary>
     public Uri AppUrl(string appId) => new($"http://127.0.0.1:{_cluster[appId].AppPort}/");
-=======
+
     /// <summary>The port an app listens on (its spans' server.port).</summary>
     public int AppPortOf(string appId) => _cluster[appId].AppPort;
->>>>>>> tracing
 
     /// <summary>The Dapr HTTP API of one app's sidecar.</summary>
     public HttpClient SidecarOf(string appId) => SidecarClients.Http(_cluster[appId].Sidecar);
