@@ -13,7 +13,7 @@ public static class ServiceDefaultsExtensions
     /// <summary>
     /// Listens on APP_PORT (set by `dapr run` and by the dev sidecar's runner), talks to the sidecar named by
     /// DAPR_HTTP_PORT / DAPR_GRPC_PORT (or DAPR_HTTP_ENDPOINT / DAPR_GRPC_ENDPOINT), logs one line per entry
-    /// with its trace id, records traces (<see cref="Tracing"/>).
+    /// with its trace id, records traces and metrics (<see cref="Telemetry"/>).
     /// The sidecar's address is Dapr's default, which both the Dapr client and <see cref="AppInvocation"/> read from the
     /// app's configuration first and from the environment after.
     /// </summary>
@@ -28,13 +28,13 @@ public static class ServiceDefaultsExtensions
         {
             o.SingleLine = true;
             o.TimestampFormat = "HH:mm:ss.fff ";
-            o.IncludeScopes = true; // the trace and span ids (see Tracing)
+            o.IncludeScopes = true; // the trace and span ids (see Telemetry)
         });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         // Logs nothing above Information (request start and end), but opens a RequestPath/RequestId scope that would
         // lengthen every line after the trace id.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
-        builder.AddTracing();
+        builder.AddTelemetry();
 
         builder.Services.AddDaprClient();
         builder.Services.AddAppInvocation();

@@ -1,21 +1,8 @@
 using System.Diagnostics;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 
 namespace OrderFlow.ServiceDefaults;
 
-/// <summary>
-/// OpenTelemetry traces for every app: a span per request served (ASP.NET Core) and per request sent (HttpClient,
-/// which also carries the Dapr client's gRPC calls), so the W3C <c>traceparent</c> the sidecars pass on links the
-/// apps into one trace. Spans leave the process only when the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set
-/// (the OTLP exporter reads it and the other <c>OTEL_EXPORTER_OTLP_*</c> settings itself); <c>OTEL_SERVICE_NAME</c>
-/// overrides the service name, which is the Dapr app id.
-/// </summary>
+/// <summary>The services' own spans and the trace context they hand on where no instrumentation does (see <see cref="Telemetry"/>).</summary>
 public static class Tracing
 {
     /// <summary>The services' own spans: work done later, outside the request that asked for it.</summary>
@@ -30,26 +17,6 @@ public static class Tracing
     /// <summary>Dapr.Workflow's spans of workflow and activity runs (it takes their parents from the trace context the
     /// sidecar keeps with the instance): the calls an activity makes are their children.</summary>
     public const string WorkflowSourceName = "Dapr.Workflow";
-
-    public static WebApplicationBuilder AddTracing(this WebApplicationBuilder builder)
-    {
-        var config = builder.Configuration;
-        var exportOtlp = config["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 };
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(config["APP_ID"] is { Length: > 0 } appId ? appId : builder.Environment.ApplicationName))
-            .WithTracing(tracing =>
-            {
-                tracing.AddSource(SourceName, GrpcClientSourceName, WorkflowSourceName)
-                    // Health probes would be most of the spans and tell nothing about an order.
-                    .AddAspNetCoreInstrumentation(o => o.Filter = context => !context.Request.Path.StartsWithSegments("/healthz"))
-                    .AddHttpClientInstrumentation();
-                if (exportOtlp) tracing.AddOtlpExporter();
-            });
-
-        // Each log line names the trace and span it was written in, so a line can be found from a trace and back.
-        builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        return builder;
-    }
 
     /// <summary>
     /// A span for work a background loop does for an earlier request (e.g. a shipment dispatched when due), the child of
