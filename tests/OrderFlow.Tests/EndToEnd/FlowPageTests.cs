@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Playwright;
 using OrderFlow.Contracts;
+using OrderFlow.Monitor;
 using OrderFlow.Orders;
 using OrderFlow.ServiceDefaults;
 using static Microsoft.Playwright.Assertions;
@@ -117,6 +118,8 @@ public abstract class FlowPageTests(OrderFlowCluster cluster) : IAsyncLifetime
         var stalled = await _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL");
         await Expect(Row(page, stalled).Locator(".status")).ToHaveTextAsync("⚠ STALLED", new() { Timeout = UpdateTimeoutMs });
         await Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync($"Order {stalled} is ⚠ STALLED after {stalledAfter}");
+        await Row(page, stalled).GetByRole(AriaRole.Button, new() { Name = $"Show the timeline of order {stalled}" }).ClickAsync();
+        await Expect(Panel(page, stalled).Locator("svg .pending")).ToContainTextAsync(string.Join(" or ", FlowRules.Next(stalledAfter)));
         await page.Locator("#filter").SelectOptionAsync("stalled");
         await Expect(page.Locator("#flows tbody tr")).ToHaveCountAsync(1);
         await Expect(Row(page, completed)).ToHaveCountAsync(0);
