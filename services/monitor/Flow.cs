@@ -34,16 +34,8 @@ public sealed record Flow(string OrderId, FlowStatus Status, IReadOnlyList<FlowS
     [JsonIgnore]
     public bool NeedsRedrive => Status is FlowStatus.Stalled or FlowStatus.DeadLettered;
 
-    /// <summary>
-    /// Which style ran the order, as the publishers of its steps tell: in orchestration the workflow (the orchestrator
-    /// app) announces every step after order-placed, in choreography each service announces its own. Null while only
-    /// order-placed is known.
-    /// </summary>
-    [JsonIgnore]
-    public string? Style =>
-        Steps.Any(s => s.App == AppIds.Orchestrator) ? "orchestration"
-        : Steps.Any(s => s.Step != Topics.OrderPlaced && s.App is not null) ? "choreography"
-        : null;
+    /// <summary>Which style ran the order (<see cref="FlowMap"/>'s names), once <see cref="FlowStyles"/> has found out; null before.</summary>
+    public string? Style { get; init; }
 
     /// <summary>The flow with this event recorded; null if the step was seen before (events arrive at least once).</summary>
     public Flow? With(FlowStep step, JsonElement data)

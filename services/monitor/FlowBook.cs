@@ -7,7 +7,8 @@ using OrderFlow.ServiceDefaults;
 namespace OrderFlow.Monitor;
 
 /// <summary>Every order's timeline, kept in the state store, and the two decisions on it: stalled, and redrive.</summary>
-public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, FlowChanges changes, ILogger<FlowBook> logger)
+public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, FlowChanges changes, FlowStyles styles,
+    ILogger<FlowBook> logger)
 {
     private const string IndexKey = "flows-index";
 
@@ -45,6 +46,19 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
         if (flow!.IsOpen && (started || repeated)) await AddToOpenIndexAsync(orderId, ct);
         else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
         if (!repeated) changes.Announce(orderId);
+        if (flow.Style is null && step.Step != Topics.OrderPlaced) styles.Resolve(orderId);
+    }
+
+    /// <summary>Records which style ran the order (found once, by <see cref="FlowStyles"/>).</summary>
+    public async Task SetStyleAsync(string orderId, string style, CancellationToken ct)
+    {
+        var changed = false;
+        await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        {
+            changed = current is not null && current.Style != style;
+            return changed ? current! with { Style = style } : null;
+        }, ct);
+        if (changed) changes.Announce(orderId);
     }
 
     /// <summary>

@@ -10,10 +10,14 @@ namespace OrderFlow.Monitor;
 public static class MonitorApi
 {
     /// <summary>A flow as the API shows it; <see cref="Timeline"/> lists the steps in flow order (each step's time is
-    /// when its event arrived, which may be out of that order).</summary>
+    /// when its event arrived, which may be out of that order) and <see cref="Lanes"/> the apps the page draws them across.
+    /// <see cref="Workflow"/>, the orchestrator's runtime status and custom status, only for one order in orchestration.</summary>
     public sealed record FlowView(string OrderId, FlowStatus Status, string LastStep, IReadOnlyList<string> Expected, DateTimeOffset DueAt,
-        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<FlowStep> Timeline, JsonElement? Workflow, DeadLetter? DeadLetter = null,
-        string? Style = null);
+        DateTimeOffset? StalledAt, int Redrives, IReadOnlyList<StepView> Timeline, JsonElement? Workflow, DeadLetter? DeadLetter,
+        string? Style, IReadOnlyList<string> Lanes);
+
+    /// <summary>A step with the arrows that carried it (<see cref="FlowMap"/>); <see cref="App"/> is the event's publisher.</summary>
+    public sealed record StepView(string Step, DateTimeOffset At, string? App, string? TraceId, bool Compensation, IReadOnlyList<Hop> Hops);
 
     public static IEndpointRouteBuilder MapMonitorApi(this IEndpointRouteBuilder app)
     {
@@ -46,8 +50,12 @@ public static class MonitorApi
         });
         group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
             TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
-        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, IHttpClientFactory http, CancellationToken ct) =>
-            await flows.GetAsync(orderId, ct) is { } flow ? TypedResults.Ok(View(flow, flows, await WorkflowOfAsync(http, flow, ct))) : NotFound(orderId));
+        // A flow not known to be orchestrated is not looked up: without an orchestrator app the call waits for the
+        // sidecar to give up resolving it (seconds), which the flow page would pay on each update.
+        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, Workflows workflows, CancellationToken ct) =>
+            await flows.GetAsync(orderId, ct) is { } flow
+                ? TypedResults.Ok(View(flow, flows, flow.Style == FlowMap.Orchestration ? await workflows.OfAsync(orderId, ct) : null))
+                : NotFound(orderId));
         group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, ProblemHttpResult>> (
             string orderId, FlowBook flows, CancellationToken ct) =>
         {
@@ -71,20 +79,13 @@ public static class MonitorApi
 
     private static FlowView View(Flow flow, FlowBook flows, JsonElement? workflow) =>
         new(flow.OrderId, flow.Status, flow.Last.Topic, flow.Expected, flows.DueAt(flow), flow.StalledAt, flow.Redrives,
-            [.. flow.Steps.OrderBy(s => FlowRules.Rank(s.Step)).ThenBy(s => s.At)], workflow, flow.DeadLetter, flow.Style);
+            [.. flow.Steps.OrderBy(s => FlowRules.Rank(s.Step)).ThenBy(s => s.At).Select(s => StepOf(s, flow.Style))],
+            workflow, flow.DeadLetter, flow.Style, FlowMap.Lanes(flow.Style));
 
-    /// <summary>
-    /// In the orchestration style the workflow's own status tells more (e.g. which step it waits on); absent otherwise.
-    /// A flow known to be choreographed is not looked up: without an orchestrator app the call waits for the sidecar
-    /// to give up resolving it (seconds), which the flow page would pay on each update.
-    /// </summary>
-    private static async Task<JsonElement?> WorkflowOfAsync(IHttpClientFactory http, Flow flow, CancellationToken ct)
-    {
-        if (flow.Style == "choreography") return null;
-        var orderId = flow.OrderId;
-        using var response = await http.CreateAppClient(AppIds.Orchestrator).GetAsync($"workflows/{orderId}", ct);
-        return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<JsonElement>(ct) : null;
-    }
+    /// <summary>An event's arrow starts at its publisher as recorded, where known.</summary>
+    private static StepView StepOf(FlowStep step, string? style) =>
+        new(step.Step, step.At, step.App, step.TraceId, FlowMap.IsCompensation(step.Step),
+            [.. FlowMap.HopsOf(style, step.Step).Select(h => h.Via == Via.Event && step.App is { } app ? h with { From = app } : h)]);
 
     private static ProblemHttpResult NotFound(string orderId) =>
         Problems.NotFound("Flow not found", $"The monitor has seen no event of order '{orderId}'.");

@@ -12,6 +12,9 @@ public static class MonitorApp
         builder.Services.Configure<MonitorOptions>(builder.Configuration.GetSection("Monitor"));
         builder.Services.AddSingleton<FlowChanges>();
         builder.Services.AddSingleton<FlowBook>();
+        builder.Services.AddSingleton<Workflows>();
+        builder.Services.AddSingleton<FlowStyles>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<FlowStyles>());
         builder.Services.AddHostedService<StallDetector>();
         var app = builder.Build();
         // The publisher (CloudEvent source) goes into each step of the timeline; the topic names a dead-lettered event's step.
