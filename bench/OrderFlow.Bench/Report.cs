@@ -176,6 +176,24 @@ public static class Report
         return path;
     }
 
+    public static void PrintCalls(List<CallCountRun> runs)
+    {
+        var kinds = runs.SelectMany(r => r.PerOrder.Keys).Distinct().OrderBy(k => k == DevSidecar.Hosting.CallCounts.Kinds.Delivery).ThenBy(k => k, StringComparer.Ordinal).ToList();
+        var columns = runs.Select(r => $"{r.Style} ({r.Store})").ToList();
+        Table("Sidecar calls per order (dev sidecars' counters)", ["kind", .. columns],
+            [
+                .. kinds.Select(k => (string[])[k, .. runs.Select(r => r.PerOrder.TryGetValue(k, out var row) ? F(row[CallCountBench.Total]) : "")]),
+                ["**calls (all but deliveries)**", .. runs.Select(r => "**" + F(r.AppCallsPerOrder) + "**")],
+                ["orders completed / cancelled", .. runs.Select(r => $"{r.Completed} / {r.Cancelled} of {r.Orders}" + (r.Error is null ? "" : $" ({r.Error})"))],
+            ]);
+        foreach (var run in runs.Where(r => r.PerOrder.Count > 0))
+        {
+            var apps = run.PerOrder.Values.SelectMany(v => v.Keys).Where(a => a != CallCountBench.Total).Distinct().OrderBy(a => a, StringComparer.Ordinal).ToList();
+            Table($"Sidecar calls per order by app, {run.Style} ({run.Store}, {run.Orders} orders)", ["kind", .. apps, CallCountBench.Total],
+                kinds.Where(run.PerOrder.ContainsKey).Select(k => (string[])[k, .. apps.Select(a => run.PerOrder[k].TryGetValue(a, out var v) ? F(v) : ""), F(run.PerOrder[k][CallCountBench.Total])]));
+        }
+    }
+
     public static void PrintGoals(BenchReport r)
     {
         Table("Goals", ["goal", "measured", "met"], r.Goals.Select(g => new[] { g.Goal, g.Measured, g.Met ? "yes" : "NO" }));
