@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapr;
 using Dapr.Client;
 using OrderFlow.Contracts;
@@ -52,6 +53,73 @@ public static class StateExtensions
             return false;
         }
     }
+
+    /// <summary>
+    /// Creates the record <paramref name="key"/> (unless it exists) and lists <paramref name="id"/> in each of
+    /// <paramref name="indexKeys"/>, in two calls instead of four or more: one bulk read of the record and the index
+    /// shards (with their ETags), then ONE transaction that writes the record first-write and each shard under the ETag
+    /// just read. A shard changed meanwhile fails the whole transaction on stores that check ETags in transactions, and
+    /// it is retried on fresh state. components-contrib v1.17.6 state/redis/redis.go applies a transaction's operations
+    /// one by one (a failed ETag does not undo the others, and first-write is not enforced there): a racer's record may
+    /// then be written while its shard fails, so <paramref name="create"/> must give the same record on every attempt
+    /// (the retry finds it and goes on). A shard that does not exist yet has no ETag to carry the check, so the first
+    /// entry of a shard takes the single-key path (first-write save, then the index). Returns the record and whether
+    /// this call created it; <paramref name="ensureIndexed"/> says which indexes an existing record belongs in.
+    /// </summary>
+    public static async Task<(T Value, bool Created)> CreateIndexedAsync<T>(this DaprClient dapr, string key, string id,
+        IReadOnlyList<string> indexKeys, Func<T> create, Func<T, IEnumerable<string>>? ensureIndexed = null,
+        CancellationToken cancellationToken = default) where T : class
+    {
+        var json = dapr.JsonSerializerOptions;
+        for (var attempt = 1; ; attempt++)
+        {
+            var shardKeys = indexKeys.Select(i => ShardKey(i, id)).ToList();
+            var items = (await dapr.GetBulkStateAsync(Components.StateStore, [key, .. shardKeys], parallelism: 1, cancellationToken: cancellationToken))
+                .ToDictionary(i => i.Key, i => (BulkStateItem?)i);
+            if (items.GetValueOrDefault(key) is { } found && !string.IsNullOrEmpty(found.Value))
+            {
+                var existing = JsonSerializer.Deserialize<T>(found.Value, json)!;
+                foreach (var indexKey in ensureIndexed?.Invoke(existing) ?? indexKeys)
+                {
+                    var shard = items.GetValueOrDefault(ShardKey(indexKey, id));
+                    if (shard is null || !IdsOf(shard.Value.Value, json).Contains(id)) await dapr.AddToIndexAsync(indexKey, id, cancellationToken);
+                }
+                return (existing, false);
+            }
+            var value = create();
+            var shards = shardKeys.Select(k => items.GetValueOrDefault(k)).ToList();
+            if (shards.Any(s => s is null || string.IsNullOrEmpty(s.Value.ETag)))
+            {
+                var created = await dapr.TryCreateStateAsync(key, value, cancellationToken);
+                foreach (var indexKey in indexKeys) await dapr.AddToIndexAsync(indexKey, id, cancellationToken);
+                if (created) return (value, true);
+                continue;
+            }
+            var firstWrite = new StateOptions { Concurrency = ConcurrencyMode.FirstWrite };
+            List<StateTransactionRequest> operations =
+            [
+                new(key, JsonSerializer.SerializeToUtf8Bytes(value, json), StateOperationType.Upsert, options: firstWrite),
+                .. shards.Select(s => s!.Value).Select(s => IdsOf(s.Value, json) is var ids
+                    // Written even when it lists the id already: the shard's ETag is what makes the transaction one winner's.
+                    ? new StateTransactionRequest(s.Key, JsonSerializer.SerializeToUtf8Bytes<List<string>>(ids.Contains(id) ? ids : [.. ids, id], json),
+                        StateOperationType.Upsert, etag: s.ETag, options: firstWrite)
+                    : null!),
+            ];
+            try
+            {
+                await dapr.ExecuteStateTransactionAsync(Components.StateStore, operations, cancellationToken: cancellationToken);
+                return (value, true);
+            }
+            catch (DaprException) when (attempt < MaxAttempts)
+            {
+                // A shard (or the record) written by someone else since the read: read again.
+                await Task.Delay(Random.Shared.Next(1, 5 + attempt), cancellationToken);
+            }
+        }
+    }
+
+    private static List<string> IdsOf(string json, JsonSerializerOptions options) =>
+        string.IsNullOrEmpty(json) ? [] : JsonSerializer.Deserialize<List<string>>(json, options) ?? [];
 
     // An index is a list of ids (state stores cannot list keys), spread over shards: one list under one key would make
     // every concurrent writer conflict on it, and under load they would retry without end.

@@ -24,15 +24,11 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
     public async Task<Shipment> AcceptAsync(OrderDetails order, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var shipment = await dapr.UpdateStateAsync<Shipment>(Key(order.OrderId), current =>
-            current ?? new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null,
-                Activity.Current?.Id), ct);
-        await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
-        if (shipment!.Status == ShipmentStatus.Scheduled)
-        {
-            await dapr.AddToIndexAsync(PendingKey, order.OrderId, ct);
-            logger.LogInformation("order {OrderId}: shipment scheduled for {DueAt:HH:mm:ss.fff}", order.OrderId, shipment.DueAt);
-        }
+        // The record and both index entries in one transaction; a shipment found settled stays off the pending list.
+        var (shipment, created) = await dapr.CreateIndexedAsync(Key(order.OrderId), order.OrderId, [IndexKey, PendingKey],
+            () => new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null, Activity.Current?.Id),
+            existing => existing.Status == ShipmentStatus.Scheduled ? [IndexKey, PendingKey] : [IndexKey], ct);
+        if (created) logger.LogInformation("order {OrderId}: shipment scheduled for {DueAt:HH:mm:ss.fff}", order.OrderId, shipment.DueAt);
         return shipment;
     }
 
