@@ -22,6 +22,7 @@ public static class CallCountBench
 {
     public const string Total = "total";
     private const int Concurrency = 8;
+    private const int WarmUpOrders = 80;
 
     public static async Task<List<CallCountRun>> RunAsync(BenchOptions o, string workDir)
     {
@@ -62,15 +63,23 @@ public static class CallCountBench
 
         using var ordersApp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{cluster[AppIds.Orders].AppPort}/"), Timeout = TimeSpan.FromSeconds(30) };
         using var inventory = Hosting.InvokeClient(cluster[AppIds.Inventory], AppIds.Inventory, 2);
-        var sku = $"calls-{Guid.NewGuid().ToString("N")[..6]}";
-        (await inventory.PutAsJsonAsync($"stock/{sku}", new { available = 10_000_000 })).EnsureSuccessStatusCode();
+        // 20 SKUs, as in the order-flow section, so that concurrent orders seldom write the same stock level (a lost
+        // ETag race costs a retry, which would make the count depend on timing).
+        var skus = new List<string>();
+        for (var i = 0; i < 20; i++)
+        {
+            var sku = $"calls-{i}-{Guid.NewGuid().ToString("N")[..6]}";
+            (await inventory.PutAsJsonAsync($"stock/{sku}", new { available = 10_000_000 })).EnsureSuccessStatusCode();
+            skus.Add(sku);
+        }
 
-        // A few orders first, so that one-time work (first reads of empty indexes, the workflow worker's connection) is not counted.
-        await PlaceAsync(ordersApp, sku, 5, "warm");
+        // Orders first that are not counted: one-time work (the workflow worker's connection, the first entry of each
+        // index shard, which takes the single-key path) is not what an order costs in a running system.
+        await PlaceAsync(ordersApp, skus, WarmUpOrders, "warm");
         await QuietAsync(members);
         var before = Snapshot(members);
 
-        var ids = await PlaceAsync(ordersApp, sku, orders, "count");
+        var ids = await PlaceAsync(ordersApp, skus, orders, "count");
         await QuietAsync(members);
         var after = Snapshot(members);
 
@@ -119,7 +128,7 @@ public static class CallCountBench
 
     private static long Sum(List<Member> members) => members.Sum(m => m.Sidecar.Calls.Snapshot().Values.Sum());
 
-    private static async Task<HashSet<string>> PlaceAsync(HttpClient ordersApp, string sku, int count, string prefix)
+    private static async Task<HashSet<string>> PlaceAsync(HttpClient ordersApp, List<string> skus, int count, string prefix)
     {
         var ids = new HashSet<string>();
         var run = Guid.NewGuid().ToString("N")[..6];
@@ -128,7 +137,7 @@ public static class CallCountBench
             using var response = await ordersApp.PostAsJsonAsync("orders", new
             {
                 customerId = $"{prefix}-{run}-{i}",
-                items = new[] { new { sku, quantity = 1 } },
+                items = new[] { new { sku = skus[i % skus.Count], quantity = 1 } },
                 amount = 10m,
                 shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
             }, ct);

@@ -14,12 +14,16 @@ public static class StateExtensions
     /// (first-write when the key is new), and a conflict is retried on fresh state rather than lost.
     /// <paramref name="update"/> returns null to leave the key as it is; it may run more than once.
     /// </summary>
+    /// <para><paramref name="known"/>: the value and ETag already read (e.g. by a bulk read), used for the first attempt
+    /// instead of reading again; its ETag still guards the write.</para>
     public static async Task<T?> UpdateStateAsync<T>(this DaprClient dapr, string key, Func<T?, T?> update,
-        CancellationToken cancellationToken = default, string storeName = Components.StateStore) where T : class
+        CancellationToken cancellationToken = default, string storeName = Components.StateStore, (T? Value, string ETag)? known = null) where T : class
     {
         for (var attempt = 1; ; attempt++)
         {
-            var (current, etag) = await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
+            var (current, etag) = attempt == 1 && known is { } first
+                ? first
+                : await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
             var next = update(current);
             if (next is null) return current;
             var saved = string.IsNullOrEmpty(etag)
@@ -129,9 +133,16 @@ public static class StateExtensions
     public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
         dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
 
-    /// <summary>Removes <paramref name="id"/> from the index <paramref name="indexKey"/>.</summary>
-    public static Task RemoveFromIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
-        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? ids.Where(i => i != id).ToList() : null, cancellationToken);
+    /// <summary>Removes <paramref name="id"/> from the index <paramref name="indexKey"/>; <paramref name="knownShard"/>: its
+    /// shard as a bulk read returned it (<see cref="ShardKey"/>), to write without reading again.</summary>
+    public static Task RemoveFromIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default,
+        BulkStateItem? knownShard = null) =>
+        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? ids.Where(i => i != id).ToList() : null, cancellationToken,
+            known: knownShard is { } shard ? (IdsOf(shard.Value, dapr.JsonSerializerOptions), shard.ETag ?? "") : null);
+
+    /// <summary>A bulk-read item as a typed value and its ETag (an absent key: null and an empty ETag).</summary>
+    public static (T? Value, string ETag) Typed<T>(this DaprClient dapr, BulkStateItem item) where T : class =>
+        (string.IsNullOrEmpty(item.Value) ? null : JsonSerializer.Deserialize<T>(item.Value, dapr.JsonSerializerOptions), item.ETag ?? "");
 
     /// <summary>Every item an index lists, read in one bulk call; ids whose item is gone are skipped.</summary>
     public static async Task<IReadOnlyList<T>> ReadIndexedAsync<T>(this DaprClient dapr, string indexKey, Func<string, string> keyOf,
@@ -151,7 +162,7 @@ public static class StateExtensions
     }
 
     /// <summary>The shard of an id: a hash that every process computes alike (string.GetHashCode differs per process).</summary>
-    private static string ShardKey(string indexKey, string id)
+    public static string ShardKey(string indexKey, string id)
     {
         var hash = 2166136261u; // FNV-1a
         foreach (var c in id) hash = (hash ^ c) * 16777619u;

@@ -35,6 +35,9 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
     /// <summary>Dispatches or fails a due shipment and announces it; announced again if it was settled before.</summary>
     public async Task SettleAsync(string orderId, CancellationToken ct)
     {
+        // One bulk read of the shipment and its pending-list shard; both writes carry the ETags read there.
+        var read = (await dapr.GetBulkStateAsync(Components.StateStore, [Key(orderId), StateExtensions.ShardKey(PendingKey, orderId)], parallelism: 1,
+            cancellationToken: ct)).ToDictionary(i => i.Key);
         var shipment = await dapr.UpdateStateAsync<Shipment>(Key(orderId), current =>
         {
             if (current is not { Status: ShipmentStatus.Scheduled }) return null;
@@ -42,7 +45,7 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
             return reason is null
                 ? current with { Status = ShipmentStatus.Dispatched, TrackingNumber = ShippingRules.TrackingNumber(orderId), DoneAt = clock.GetUtcNow() }
                 : current with { Status = ShipmentStatus.Failed, Reason = reason, DoneAt = clock.GetUtcNow() };
-        }, ct);
+        }, ct, known: dapr.Typed<Shipment>(read[Key(orderId)]));
         if (shipment is null) return;
 
         if (shipment.Status == ShipmentStatus.Dispatched)
@@ -56,6 +59,6 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
             await dapr.PublishEventAsync(Components.PubSub, Topics.ShipmentFailed, new ShipmentFailed(shipment.Order, shipment.Reason!), ct);
         }
         // Off the pending list only once the outcome is announced, so a crash in between settles it again after restart.
-        await dapr.RemoveFromIndexAsync(PendingKey, orderId, ct);
+        await dapr.RemoveFromIndexAsync(PendingKey, orderId, ct, read[StateExtensions.ShardKey(PendingKey, orderId)]);
     }
 }
