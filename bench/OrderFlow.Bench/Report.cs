@@ -19,6 +19,11 @@ public static class Goals
             goals.Add(new("choreography on the embedded default >= 300 orders/s", $"{F(c.OrdersPerSecond)} orders/s", c.OrdersPerSecond >= 300));
         if (r.OrderFlow is { } g && g.Runs.FirstOrDefault(x => x.Store == "local" && x.Style == "orchestration" && x.Skipped is null) is { } o)
             goals.Add(new("orchestration on the embedded default >= 150 orders/s", $"{F(o.OrdersPerSecond)} orders/s", o.OrdersPerSecond >= 150));
+        foreach (var run in r.Calls?.Where(c => c.Store == "local" && c.PerOrder.Count > 0) ?? [])
+        {
+            var limit = run.Style == "choreography" ? 25 : 30;
+            goals.Add(new($"{run.Style}: <= {limit} sidecar calls per order", $"{F(run.AppCallsPerOrder)} calls, {F(run.DeliveriesPerOrder)} deliveries", run.AppCallsPerOrder <= limit));
+        }
         if (r.Startup?.FirstOrDefault(s => s.Way == StartupWay.Now.Name) is { } now)
         {
             goals.Add(new("warm start (nothing changed) to all apps ready <= 10 s", $"{F(now.WarmMedianSeconds)} s", now.WarmMedianSeconds <= 10));
