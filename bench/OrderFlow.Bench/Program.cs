@@ -23,6 +23,11 @@ if (options.Runs("pubsub"))
     report.PubSub = await PubSubBench.RunAsync(options, workDir);
     Report.PrintPubSub(report.PubSub);
 }
+if (options.Runs("calls"))
+{
+    report.Calls = await CallCountBench.RunAsync(options, workDir);
+    Report.PrintCalls(report.Calls);
+}
 if (options.Runs("orderflow"))
 {
     report.OrderFlow = await OrderFlowBench.RunAsync(options, workDir);
@@ -62,11 +67,15 @@ namespace OrderFlow.Bench
     public sealed class BenchOptions
     {
         public bool Quick { get; init; }
-        public string[] Sections { get; init; } = ["invoke", "pubsub", "orderflow", "memory", "startup"];
+        public string[] Sections { get; init; } = ["invoke", "pubsub", "calls", "orderflow", "memory", "startup"];
         public string? Output { get; init; }
         /// <summary>Order flow only: the component folders and styles to run (default local and redis, both styles).</summary>
         public string[] Stores { get; init; } = ["local", "redis"];
         public string[] Styles { get; init; } = ["choreography", "orchestration"];
+        /// <summary>Whether --stores was given (the call count runs on local only unless it is).</summary>
+        public bool StoresGiven { get; init; }
+        /// <summary>Orders per style for the call count (section calls).</summary>
+        public int CountOrders { get; init; } = 50;
         public TimeSpan Warmup => TimeSpan.FromSeconds(Quick ? 1 : 3);
         public int Rounds => Quick ? 1 : 3;
         public TimeSpan InvocationSeconds => TimeSpan.FromSeconds(Quick ? 3 : 15);
@@ -84,6 +93,7 @@ namespace OrderFlow.Bench
             var quick = false;
             string? output = null;
             string[]? sections = null, stores = null, styles = null;
+            var countOrders = 50;
             for (var i = 0; i < args.Length; i++)
             {
                 switch (args[i])
@@ -93,13 +103,15 @@ namespace OrderFlow.Bench
                     case "--only" when i + 1 < args.Length: sections = List(args[++i]); break;
                     case "--stores" when i + 1 < args.Length: stores = List(args[++i]); break;
                     case "--styles" when i + 1 < args.Length: styles = List(args[++i]); break;
+                    case "--orders" when i + 1 < args.Length && int.TryParse(args[i + 1], out var n) && n > 0: countOrders = n; i++; break;
                     default:
                         Console.Error.WriteLine("""
-                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,orderflow,memory,startup] [--stores local,redis] [--styles choreography,orchestration] [--out file.json]
+                            Usage: dotnet run -c Release --project bench/OrderFlow.Bench -- [--quick] [--only invoke,pubsub,calls,orderflow,memory,startup] [--stores local,redis] [--styles choreography,orchestration] [--orders N] [--out file.json]
                               --quick   short runs (about a minute) for trying changes; the README's figures come from a full run
                               --only    run only these sections
                               --stores  order flow: only these component folders (default local,redis)
                               --styles  order flow: only these styles (default choreography,orchestration)
+                              --orders  calls: orders per style for the sidecar call count (default 50; the count runs on local unless --stores is given)
                               --out     where to write the JSON (default bench/results/latest.json)
                             """);
                         return null;
@@ -109,7 +121,7 @@ namespace OrderFlow.Bench
             return new BenchOptions
             {
                 Quick = quick, Output = output, Sections = sections ?? defaults.Sections,
-                Stores = stores ?? defaults.Stores, Styles = styles ?? defaults.Styles,
+                Stores = stores ?? defaults.Stores, Styles = styles ?? defaults.Styles, StoresGiven = stores is not null, CountOrders = countOrders,
             };
         }
 
@@ -124,6 +136,7 @@ namespace OrderFlow.Bench
         public required Machine Machine { get; init; }
         public InvocationResult? Invocation { get; set; }
         public PubSubResult? PubSub { get; set; }
+        public List<CallCountRun>? Calls { get; set; }
         public OrderFlowResult? OrderFlow { get; set; }
         public List<MemoryResult>? Memory { get; set; }
         public List<StartupResult>? Startup { get; set; }

@@ -19,6 +19,11 @@ public static class Goals
             goals.Add(new("choreography on the embedded default >= 300 orders/s", $"{F(c.OrdersPerSecond)} orders/s", c.OrdersPerSecond >= 300));
         if (r.OrderFlow is { } g && g.Runs.FirstOrDefault(x => x.Store == "local" && x.Style == "orchestration" && x.Skipped is null) is { } o)
             goals.Add(new("orchestration on the embedded default >= 150 orders/s", $"{F(o.OrdersPerSecond)} orders/s", o.OrdersPerSecond >= 150));
+        foreach (var run in r.Calls?.Where(c => c.Store == "local" && c.PerOrder.Count > 0) ?? [])
+        {
+            var limit = run.Style == "choreography" ? 25 : 30;
+            goals.Add(new($"{run.Style}: <= {limit} sidecar calls per order", $"{F(run.AppCallsPerOrder)} calls, {F(run.DeliveriesPerOrder)} deliveries", run.AppCallsPerOrder <= limit));
+        }
         if (r.Startup?.FirstOrDefault(s => s.Way == StartupWay.Now.Name) is { } now)
         {
             goals.Add(new("warm start (nothing changed) to all apps ready <= 10 s", $"{F(now.WarmMedianSeconds)} s", now.WarmMedianSeconds <= 10));
@@ -174,6 +179,24 @@ public static class Report
         if (from < 0 || to < from) throw new InvalidOperationException($"{path} has no {begin} … {end} block");
         File.WriteAllText(path, doc[..(from + begin.Length)] + "\n" + markdown + doc[to..]);
         return path;
+    }
+
+    public static void PrintCalls(List<CallCountRun> runs)
+    {
+        var kinds = runs.SelectMany(r => r.PerOrder.Keys).Distinct().OrderBy(k => k == DevSidecar.Hosting.CallCounts.Kinds.Delivery).ThenBy(k => k, StringComparer.Ordinal).ToList();
+        var columns = runs.Select(r => $"{r.Style} ({r.Store})").ToList();
+        Table("Sidecar calls per order (dev sidecars' counters)", ["kind", .. columns],
+            [
+                .. kinds.Select(k => (string[])[k, .. runs.Select(r => r.PerOrder.TryGetValue(k, out var row) ? F(row[CallCountBench.Total]) : "")]),
+                ["**calls (all but deliveries)**", .. runs.Select(r => "**" + F(r.AppCallsPerOrder) + "**")],
+                ["orders completed / cancelled", .. runs.Select(r => $"{r.Completed} / {r.Cancelled} of {r.Orders}" + (r.Error is null ? "" : $" ({r.Error})"))],
+            ]);
+        foreach (var run in runs.Where(r => r.PerOrder.Count > 0))
+        {
+            var apps = run.PerOrder.Values.SelectMany(v => v.Keys).Where(a => a != CallCountBench.Total).Distinct().OrderBy(a => a, StringComparer.Ordinal).ToList();
+            Table($"Sidecar calls per order by app, {run.Style} ({run.Store}, {run.Orders} orders)", ["kind", .. apps, CallCountBench.Total],
+                kinds.Where(run.PerOrder.ContainsKey).Select(k => (string[])[k, .. apps.Select(a => run.PerOrder[k].TryGetValue(a, out var v) ? F(v) : ""), F(run.PerOrder[k][CallCountBench.Total])]));
+        }
     }
 
     public static void PrintGoals(BenchReport r)

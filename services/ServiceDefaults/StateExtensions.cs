@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Dapr;
 using Dapr.Client;
 using OrderFlow.Contracts;
@@ -13,12 +14,16 @@ public static class StateExtensions
     /// (first-write when the key is new), and a conflict is retried on fresh state rather than lost.
     /// <paramref name="update"/> returns null to leave the key as it is; it may run more than once.
     /// </summary>
+    /// <para><paramref name="known"/>: the value and ETag already read (e.g. by a bulk read), used for the first attempt
+    /// instead of reading again; its ETag still guards the write.</para>
     public static async Task<T?> UpdateStateAsync<T>(this DaprClient dapr, string key, Func<T?, T?> update,
-        CancellationToken cancellationToken = default, string storeName = Components.StateStore) where T : class
+        CancellationToken cancellationToken = default, string storeName = Components.StateStore, (T? Value, string ETag)? known = null) where T : class
     {
         for (var attempt = 1; ; attempt++)
         {
-            var (current, etag) = await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
+            var (current, etag) = attempt == 1 && known is { } first
+                ? first
+                : await dapr.GetStateAndETagAsync<T>(storeName, key, cancellationToken: cancellationToken);
             var next = update(current);
             if (next is null) return current;
             var saved = string.IsNullOrEmpty(etag)
@@ -53,6 +58,73 @@ public static class StateExtensions
         }
     }
 
+    /// <summary>
+    /// Creates the record <paramref name="key"/> (unless it exists) and lists <paramref name="id"/> in each of
+    /// <paramref name="indexKeys"/>, in two calls instead of four or more: one bulk read of the record and the index
+    /// shards (with their ETags), then ONE transaction that writes the record first-write and each shard under the ETag
+    /// just read. A shard changed meanwhile fails the whole transaction on stores that check ETags in transactions, and
+    /// it is retried on fresh state. components-contrib v1.17.6 state/redis/redis.go applies a transaction's operations
+    /// one by one (a failed ETag does not undo the others, and first-write is not enforced there): a racer's record may
+    /// then be written while its shard fails, so <paramref name="create"/> must give the same record on every attempt
+    /// (the retry finds it and goes on). A shard that does not exist yet has no ETag to carry the check, so the first
+    /// entry of a shard takes the single-key path (first-write save, then the index). Returns the record and whether
+    /// this call created it; <paramref name="ensureIndexed"/> says which indexes an existing record belongs in.
+    /// </summary>
+    public static async Task<(T Value, bool Created)> CreateIndexedAsync<T>(this DaprClient dapr, string key, string id,
+        IReadOnlyList<string> indexKeys, Func<T> create, Func<T, IEnumerable<string>>? ensureIndexed = null,
+        CancellationToken cancellationToken = default) where T : class
+    {
+        var json = dapr.JsonSerializerOptions;
+        for (var attempt = 1; ; attempt++)
+        {
+            var shardKeys = indexKeys.Select(i => ShardKey(i, id)).ToList();
+            var items = (await dapr.GetBulkStateAsync(Components.StateStore, [key, .. shardKeys], parallelism: 1, cancellationToken: cancellationToken))
+                .ToDictionary(i => i.Key, i => (BulkStateItem?)i);
+            if (items.GetValueOrDefault(key) is { } found && !string.IsNullOrEmpty(found.Value))
+            {
+                var existing = JsonSerializer.Deserialize<T>(found.Value, json)!;
+                foreach (var indexKey in ensureIndexed?.Invoke(existing) ?? indexKeys)
+                {
+                    var shard = items.GetValueOrDefault(ShardKey(indexKey, id));
+                    if (shard is null || !IdsOf(shard.Value.Value, json).Contains(id)) await dapr.AddToIndexAsync(indexKey, id, cancellationToken);
+                }
+                return (existing, false);
+            }
+            var value = create();
+            var shards = shardKeys.Select(k => items.GetValueOrDefault(k)).ToList();
+            if (shards.Any(s => s is null || string.IsNullOrEmpty(s.Value.ETag)))
+            {
+                var created = await dapr.TryCreateStateAsync(key, value, cancellationToken);
+                foreach (var indexKey in indexKeys) await dapr.AddToIndexAsync(indexKey, id, cancellationToken);
+                if (created) return (value, true);
+                continue;
+            }
+            var firstWrite = new StateOptions { Concurrency = ConcurrencyMode.FirstWrite };
+            List<StateTransactionRequest> operations =
+            [
+                new(key, JsonSerializer.SerializeToUtf8Bytes(value, json), StateOperationType.Upsert, options: firstWrite),
+                .. shards.Select(s => s!.Value).Select(s => IdsOf(s.Value, json) is var ids
+                    // Written even when it lists the id already: the shard's ETag is what makes the transaction one winner's.
+                    ? new StateTransactionRequest(s.Key, JsonSerializer.SerializeToUtf8Bytes<List<string>>(ids.Contains(id) ? ids : [.. ids, id], json),
+                        StateOperationType.Upsert, etag: s.ETag, options: firstWrite)
+                    : null!),
+            ];
+            try
+            {
+                await dapr.ExecuteStateTransactionAsync(Components.StateStore, operations, cancellationToken: cancellationToken);
+                return (value, true);
+            }
+            catch (DaprException) when (attempt < MaxAttempts)
+            {
+                // A shard (or the record) written by someone else since the read: read again.
+                await Task.Delay(Random.Shared.Next(1, 5 + attempt), cancellationToken);
+            }
+        }
+    }
+
+    private static List<string> IdsOf(string json, JsonSerializerOptions options) =>
+        string.IsNullOrEmpty(json) ? [] : JsonSerializer.Deserialize<List<string>>(json, options) ?? [];
+
     // An index is a list of ids (state stores cannot list keys), spread over shards: one list under one key would make
     // every concurrent writer conflict on it, and under load they would retry without end.
     public const int IndexShards = 16;
@@ -61,9 +133,16 @@ public static class StateExtensions
     public static Task AddToIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
         dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? null : [.. ids ?? [], id], cancellationToken);
 
-    /// <summary>Removes <paramref name="id"/> from the index <paramref name="indexKey"/>.</summary>
-    public static Task RemoveFromIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default) =>
-        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? ids.Where(i => i != id).ToList() : null, cancellationToken);
+    /// <summary>Removes <paramref name="id"/> from the index <paramref name="indexKey"/>; <paramref name="knownShard"/>: its
+    /// shard as a bulk read returned it (<see cref="ShardKey"/>), to write without reading again.</summary>
+    public static Task RemoveFromIndexAsync(this DaprClient dapr, string indexKey, string id, CancellationToken cancellationToken = default,
+        BulkStateItem? knownShard = null) =>
+        dapr.UpdateStateAsync<List<string>>(ShardKey(indexKey, id), ids => ids?.Contains(id) == true ? ids.Where(i => i != id).ToList() : null, cancellationToken,
+            known: knownShard is { } shard ? (IdsOf(shard.Value, dapr.JsonSerializerOptions), shard.ETag ?? "") : null);
+
+    /// <summary>A bulk-read item as a typed value and its ETag (an absent key: null and an empty ETag).</summary>
+    public static (T? Value, string ETag) Typed<T>(this DaprClient dapr, BulkStateItem item) where T : class =>
+        (string.IsNullOrEmpty(item.Value) ? null : JsonSerializer.Deserialize<T>(item.Value, dapr.JsonSerializerOptions), item.ETag ?? "");
 
     /// <summary>Every item an index lists, read in one bulk call; ids whose item is gone are skipped.</summary>
     public static async Task<IReadOnlyList<T>> ReadIndexedAsync<T>(this DaprClient dapr, string indexKey, Func<string, string> keyOf,
@@ -83,7 +162,7 @@ public static class StateExtensions
     }
 
     /// <summary>The shard of an id: a hash that every process computes alike (string.GetHashCode differs per process).</summary>
-    private static string ShardKey(string indexKey, string id)
+    public static string ShardKey(string indexKey, string id)
     {
         var hash = 2166136261u; // FNV-1a
         foreach (var c in id) hash = (hash ^ c) * 16777619u;

@@ -91,10 +91,14 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
     /// <summary>The order's recorded decision: found, or made by this attempt, or by a concurrent one that recorded first.</summary>
     private async Task<Reservation> DecideAsync(OrderDetails order, CancellationToken ct)
     {
-        if (await GetReservationAsync(order.OrderId, ct) is { } decided) return decided;
+        // One bulk read of the record and every level the order needs; the first write of each level carries its ETag.
+        var skus = StockRules.Demand(order.Items).Keys.ToList();
+        var read = (await dapr.GetBulkStateAsync(Components.StateStore, [ReservationKey(order.OrderId), .. skus.Select(StockKey)], parallelism: 1,
+            cancellationToken: ct)).ToDictionary(i => i.Key);
+        if (dapr.Typed<Reservation>(read[ReservationKey(order.OrderId)]).Value is { } decided) return decided;
 
         var attemptId = NewAttemptId();
-        var shortage = await TakeStockAsync(order, attemptId, ct);
+        var shortage = await TakeStockAsync(order, attemptId, ct, sku => dapr.Typed<StockLevel>(read[StockKey(sku)]));
         // Stock short because a duplicate delivery of this very order holds it: its decision is moments away, and
         // rejecting now would race it for a worse answer.
         if (shortage is { HeldByAnotherAttempt: true } && await AwaitDecisionAsync(order.OrderId, ct) is { } theirs) return theirs;
@@ -115,7 +119,8 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
 
     /// <summary>Phase 1: takes each SKU's quantity and notes it pending under <paramref name="attemptId"/>; stops at the
     /// first SKU short of stock (what was taken goes back when the decision is settled).</summary>
-    private async Task<Shortage?> TakeStockAsync(OrderDetails order, string attemptId, CancellationToken ct)
+    private async Task<Shortage?> TakeStockAsync(OrderDetails order, string attemptId, CancellationToken ct,
+        Func<string, (StockLevel?, string)> known)
     {
         foreach (var (sku, quantity) in StockRules.Demand(order.Items).OrderBy(d => d.Key, StringComparer.Ordinal))
         {
@@ -126,7 +131,7 @@ public sealed class Warehouse(DaprClient dapr, TimeProvider clock, ILogger<Wareh
                 var (next, reason) = StockRules.Reserve(level, sku, reservation);
                 shortage = reason is null ? null : new Shortage(reason, StockRules.HeldByAnotherAttempt(level, order.OrderId, attemptId));
                 return next;
-            }, ct);
+            }, ct, known: known(sku));
             if (shortage is not null) return shortage;
         }
         return null;

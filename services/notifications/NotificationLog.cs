@@ -23,14 +23,9 @@ public sealed class NotificationLog(DaprClient dapr, TimeProvider clock, ILogger
     /// <summary>Sends at most one notification per order, however often the terminal event is delivered.</summary>
     public async Task SendAsync(OrderDetails order, NotificationKind kind, string message, CancellationToken ct)
     {
-        var sent = false;
-        await dapr.UpdateStateAsync<Notification>(Key(order.OrderId), current =>
-        {
-            if (current is not null) return null;
-            sent = true;
-            return new Notification(order.OrderId, order.CustomerId, kind, message, clock.GetUtcNow());
-        }, ct);
-        await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
+        // The record and its index entry in one transaction: only the call that creates the record sends.
+        var (_, sent) = await dapr.CreateIndexedAsync(Key(order.OrderId), order.OrderId, [IndexKey],
+            () => new Notification(order.OrderId, order.CustomerId, kind, message, clock.GetUtcNow()), cancellationToken: ct);
         if (sent) logger.LogInformation("to customer {CustomerId}: {Message}", order.CustomerId, message);
     }
 }

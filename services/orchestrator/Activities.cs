@@ -6,6 +6,9 @@ namespace OrderFlow.Orchestrator;
 
 public sealed record StepRecord(string OrderId, string Step, string? Detail);
 
+/// <summary>Ends an order (completes it when <paramref name="Reason"/> is null), recording <paramref name="Steps"/> in the same write.</summary>
+public sealed record EndOrder(OrderDetails Order, string? Reason, IReadOnlyList<StepRecord> Steps);
+
 /// <summary>
 /// Each activity is one command to the service that owns the step, over Dapr service invocation. The commands are
 /// idempotent per order, so an activity that runs again after a crash changes nothing twice. A failed call (no
@@ -72,14 +75,14 @@ public sealed class RecordStep(IHttpClientFactory http) : AcceptedActivity<StepR
     protected override object? Body(StepRecord record) => new { record.Step, record.Detail };
 }
 
-public sealed class CompleteOrder(IHttpClientFactory http) : AcceptedActivity<OrderDetails>(http, AppIds.Orders)
+public sealed class CompleteOrder(IHttpClientFactory http) : AcceptedActivity<EndOrder>(http, AppIds.Orders)
 {
-    protected override string Method(OrderDetails order) => $"orders/{order.OrderId}/complete";
-    protected override object? Body(OrderDetails order) => null;
+    protected override string Method(EndOrder end) => $"orders/{end.Order.OrderId}/complete";
+    protected override object? Body(EndOrder end) => new { steps = end.Steps.Select(s => new { s.Step, s.Detail }) };
 }
 
-public sealed class CancelOrder(IHttpClientFactory http) : AcceptedActivity<Compensate>(http, AppIds.Orders)
+public sealed class CancelOrder(IHttpClientFactory http) : AcceptedActivity<EndOrder>(http, AppIds.Orders)
 {
-    protected override string Method(Compensate c) => $"orders/{c.Order.OrderId}/cancel";
-    protected override object? Body(Compensate c) => new { c.Reason };
+    protected override string Method(EndOrder end) => $"orders/{end.Order.OrderId}/cancel";
+    protected override object? Body(EndOrder end) => new { end.Reason, steps = end.Steps.Select(s => new { s.Step, s.Detail }) };
 }

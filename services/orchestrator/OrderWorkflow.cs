@@ -32,25 +32,24 @@ public sealed class OrderWorkflow : Workflow<OrderWorkflowInput, OrderOutcome>
         var order = input.Order;
         context.SetCustomStatus(new { step = "reserving stock" });
         var reserved = await context.CallActivityAsync<StepResult>(nameof(ReserveStock), order, Retry);
-        if (!reserved.Succeeded)
-        {
-            await RecordAsync(context, order, Topics.StockRejected, reserved.Reason);
-            return await CancelAsync(context, order, reserved.Reason!);
-        }
-        await RecordAsync(context, order, Topics.StockReserved, null);
+        if (!reserved.Succeeded) return await CancelAsync(context, order, reserved.Reason!, (Topics.StockRejected, reserved.Reason));
 
+        // The step is recorded while the next command runs: one turn of the workflow for both. The next step is
+        // recorded only after both, so the order's history keeps the flow's order.
         context.SetCustomStatus(new { step = "charging payment" });
-        var charged = await context.CallActivityAsync<StepResult>(nameof(ChargePayment), order, Retry);
+        var charging = context.CallActivityAsync<StepResult>(nameof(ChargePayment), order, Retry);
+        await Task.WhenAll(RecordAsync(context, order, Topics.StockReserved, null), charging);
+        var charged = await charging;
         if (!charged.Succeeded)
         {
             await RecordAsync(context, order, Topics.PaymentDeclined, charged.Reason);
-            await ReleaseAsync(context, order, charged.Reason!);
-            return await CancelAsync(context, order, charged.Reason!);
+            await ReleaseStockAsync(context, order, charged.Reason!);
+            return await CancelAsync(context, order, charged.Reason!, (Topics.StockReleased, charged.Reason));
         }
-        await RecordAsync(context, order, Topics.PaymentCharged, null);
 
         context.SetCustomStatus(new { step = "waiting for shipping" });
-        await context.CallActivityAsync<StepResult>(nameof(ScheduleShipment), order, Retry);
+        await Task.WhenAll(RecordAsync(context, order, Topics.PaymentCharged, null),
+            context.CallActivityAsync<StepResult>(nameof(ScheduleShipment), order, Retry));
         ShipmentOutcome shipment;
         try
         {
@@ -64,9 +63,10 @@ public sealed class OrderWorkflow : Workflow<OrderWorkflowInput, OrderOutcome>
 
         if (shipment.Dispatched)
         {
-            await RecordAsync(context, order, Topics.ShipmentDispatched, shipment.TrackingNumber);
             context.SetCustomStatus(new { step = "completed" });
-            await context.CallActivityAsync<StepResult>(nameof(CompleteOrder), order, Retry);
+            // The last step and the end in one command: orders writes them in one update.
+            await context.CallActivityAsync<StepResult>(nameof(CompleteOrder),
+                new EndOrder(order, null, [new(order.OrderId, Topics.ShipmentDispatched, shipment.TrackingNumber)]), Retry);
             return new OrderOutcome(order.OrderId, true, null);
         }
 
@@ -76,21 +76,22 @@ public sealed class OrderWorkflow : Workflow<OrderWorkflowInput, OrderOutcome>
         context.SetCustomStatus(new { step = "refunding" });
         await context.CallActivityAsync<StepResult>(nameof(RefundPayment), new Compensate(order, reason), Retry);
         await RecordAsync(context, order, Topics.PaymentRefunded, reason);
-        await ReleaseAsync(context, order, reason);
-        return await CancelAsync(context, order, reason);
+        await ReleaseStockAsync(context, order, reason);
+        return await CancelAsync(context, order, reason, (Topics.StockReleased, reason));
     }
 
-    private static async Task ReleaseAsync(WorkflowContext context, OrderDetails order, string reason)
+    private static async Task ReleaseStockAsync(WorkflowContext context, OrderDetails order, string reason)
     {
         context.SetCustomStatus(new { step = "releasing stock" });
         await context.CallActivityAsync<StepResult>(nameof(ReleaseStock), new Compensate(order, reason), Retry);
-        await RecordAsync(context, order, Topics.StockReleased, reason);
     }
 
-    private static async Task<OrderOutcome> CancelAsync(WorkflowContext context, OrderDetails order, string reason)
+    /// <summary>Cancels the order, recording <paramref name="lastStep"/> (the step that led here) in the same command.</summary>
+    private static async Task<OrderOutcome> CancelAsync(WorkflowContext context, OrderDetails order, string reason, (string Step, string? Detail) lastStep)
     {
         context.SetCustomStatus(new { step = "cancelled", reason });
-        await context.CallActivityAsync<StepResult>(nameof(CancelOrder), new Compensate(order, reason), Retry);
+        await context.CallActivityAsync<StepResult>(nameof(CancelOrder),
+            new EndOrder(order, reason, [new(order.OrderId, lastStep.Step, lastStep.Detail)]), Retry);
         return new OrderOutcome(order.OrderId, false, reason);
     }
 

@@ -49,9 +49,15 @@ public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<Order
     /// </summary>
     public async Task<Placement> PlaceAsync(OrderDetails details, CancellationToken ct)
     {
-        if (await GetAsync(details.OrderId, ct) is not null) return Placement.Duplicate;
-        var claimed = await ClaimAsync(details, ct);
-        if (!SameDetails(claimed, details)) return Placement.Duplicate;
+        // The claim is tried first: a new order (the common case) costs no read. A lost claim means the id is taken,
+        // unless its placement crashed before storing the order with these very details (then this one finishes it).
+        if (!await dapr.TryCreateStateAsync(ClaimKey(details.OrderId), details, ct, Components.OrderStore))
+        {
+            if (await GetAsync(details.OrderId, ct) is not null) return Placement.Duplicate;
+            var claimed = await dapr.GetStateAsync<OrderDetails?>(Components.OrderStore, ClaimKey(details.OrderId), cancellationToken: ct)
+                ?? throw new InvalidOperationException($"the claim of order '{details.OrderId}' was taken, yet is not there");
+            if (!SameDetails(claimed, details)) return Placement.Duplicate;
+        }
         await dapr.AddToIndexAsync(IndexKey, details.OrderId, ct);
 
         var order = Order.Place(details, clock.GetUtcNow());
@@ -76,44 +82,50 @@ public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<Order
         return Placement.Placed;
     }
 
-    /// <summary>The details the id is claimed for: ours, or those of an earlier placement.</summary>
-    private async Task<OrderDetails> ClaimAsync(OrderDetails details, CancellationToken ct)
-    {
-        var key = ClaimKey(details.OrderId);
-        if (await dapr.TryCreateStateAsync(key, details, ct, Components.OrderStore)) return details;
-        return await dapr.GetStateAsync<OrderDetails?>(Components.OrderStore, key, cancellationToken: ct)
-            ?? throw new InvalidOperationException($"the claim of order '{details.OrderId}' was taken, yet is not there");
-    }
-
     private bool SameDetails(OrderDetails a, OrderDetails b) =>
         JsonSerializer.Serialize(a, dapr.JsonSerializerOptions) == JsonSerializer.Serialize(b, dapr.JsonSerializerOptions);
 
     /// <summary>Records a step; returns the order after it (unchanged if the step was already recorded).</summary>
-    public async Task<Order?> RecordAsync(string orderId, string step, string? detail, CancellationToken ct)
-    {
-        var order = await dapr.UpdateStateAsync<Order>(Key(orderId), current => current?.With(step, clock.GetUtcNow(), detail), ct,
-            Components.OrderStore);
-        if (order is null) logger.LogWarning("step {Step} for unknown order {OrderId} ignored", step, orderId);
-        return order;
-    }
+    public Task<Order?> RecordAsync(string orderId, string step, string? detail, CancellationToken ct) =>
+        ApplyAsync(orderId, [new(step, detail)], end: null, decide: false, ct);
 
-    /// <summary>Completes the order and announces it. Announced again on a redelivery: consumers are idempotent.</summary>
-    public async Task<Order?> CompleteAsync(OrderDetails details, CancellationToken ct)
+    /// <summary>
+    /// Records <paramref name="steps"/> and, if asked, ends the order, in ONE read-modify-write of the order; the end
+    /// is <paramref name="end"/> (a command), or with <paramref name="decide"/> the ending that the recorded steps
+    /// complete (<see cref="Order.Ending"/>, choreography). A terminal order is announced, again on a redelivery or a
+    /// repeated command: consumers are idempotent. Null for an unknown order.
+    /// </summary>
+    public async Task<Order?> ApplyAsync(string orderId, IReadOnlyList<OrdersApi.StepReport> steps, (bool Completed, string? Reason)? end,
+        bool decide, CancellationToken ct)
     {
-        var order = await RecordAsync(details.OrderId, Topics.OrderCompleted, null, ct);
-        if (order?.Status != OrderStatus.Completed) return order;
-        await dapr.PublishEventAsync(Components.PubSub, Topics.OrderCompleted, new OrderCompleted(details), ct);
-        logger.LogInformation("order {OrderId} completed", details.OrderId);
-        return order;
-    }
-
-    /// <summary>Cancels the order with a reason and announces it.</summary>
-    public async Task<Order?> CancelAsync(OrderDetails details, string reason, CancellationToken ct)
-    {
-        var order = await RecordAsync(details.OrderId, Topics.OrderCancelled, reason, ct);
-        if (order?.Status != OrderStatus.Cancelled) return order;
-        await dapr.PublishEventAsync(Components.PubSub, Topics.OrderCancelled, new OrderCancelled(details, order.Reason ?? reason), ct);
-        logger.LogInformation("order {OrderId} cancelled: {Reason}", details.OrderId, order.Reason);
+        var order = await dapr.UpdateStateAsync<Order>(Key(orderId), current =>
+        {
+            if (current is null) return null;
+            var now = clock.GetUtcNow();
+            var next = current;
+            foreach (var step in steps) next = next.With(step.Step, now, step.Detail) ?? next;
+            if ((end ?? (decide ? next.Ending : null)) is var (completed, reason))
+                next = next.With(completed ? Topics.OrderCompleted : Topics.OrderCancelled, now, completed ? null : reason ?? "cancelled") ?? next;
+            return ReferenceEquals(next, current) ? null : next;
+        }, ct, Components.OrderStore);
+        if (order is null)
+        {
+            logger.LogWarning("steps {Steps} for unknown order {OrderId} ignored", string.Join(", ", steps.Select(s => s.Step)), orderId);
+            return null;
+        }
+        if (end is null && !decide) return order;
+        // A command announces only the end it asks for (completing a cancelled order announces nothing).
+        if (end is { } asked && order.Status != (asked.Completed ? OrderStatus.Completed : OrderStatus.Cancelled)) return order;
+        if (order.Status == OrderStatus.Completed)
+        {
+            await dapr.PublishEventAsync(Components.PubSub, Topics.OrderCompleted, new OrderCompleted(order.Details), ct);
+            logger.LogInformation("order {OrderId} completed", orderId);
+        }
+        else if (order.Status == OrderStatus.Cancelled)
+        {
+            await dapr.PublishEventAsync(Components.PubSub, Topics.OrderCancelled, new OrderCancelled(order.Details, order.Reason ?? "cancelled"), ct);
+            logger.LogInformation("order {OrderId} cancelled: {Reason}", orderId, order.Reason);
+        }
         return order;
     }
 }

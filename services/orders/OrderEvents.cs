@@ -37,16 +37,8 @@ public static class OrderEvents
     /// </summary>
     private static async Task<IResult> RecordAndDecideAsync(OrderBook book, OrderDetails order, string step, string? detail, CancellationToken ct)
     {
-        var recorded = await book.RecordAsync(order.OrderId, step, detail, ct);
-        switch (recorded?.Ending)
-        {
-            case (true, _):
-                await book.CompleteAsync(order, ct);
-                break;
-            case (false, var reason):
-                await book.CancelAsync(order, reason ?? "cancelled", ct);
-                break;
-        }
+        // The step and the end it completes are one write of the order.
+        await book.ApplyAsync(order.OrderId, [new(step, detail)], end: null, decide: true, ct);
         return Results.Ok();
     }
 }

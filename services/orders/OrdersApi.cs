@@ -16,7 +16,10 @@ public static class OrdersApi
             new(o.Details.OrderId, o.Details.CustomerId, o.Details.Items, o.Details.Amount, o.Details.ShipTo, o.Status, o.Reason, o.History);
     }
 
-    public sealed record CancelRequest(string? Reason);
+    public sealed record CancelRequest(string? Reason, IReadOnlyList<StepReport>? Steps = null);
+
+    /// <summary>The optional body of complete: steps to record with the end, in the same write.</summary>
+    public sealed record CompleteRequest(IReadOnlyList<StepReport>? Steps);
 
     /// <summary>A step the orchestration reports, named like the event it corresponds to (e.g. "stock-reserved").</summary>
     public sealed record StepReport(string Step, string? Detail);
@@ -71,17 +74,13 @@ public static class OrdersApi
         return await book.RecordAsync(orderId, report.Step, report.Detail, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
     }
 
-    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CompleteAsync(string orderId, OrderBook book, CancellationToken ct)
-    {
-        if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
-        return TypedResults.Ok(OrderView.Of(await book.CompleteAsync(order.Details, ct) ?? order));
-    }
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CompleteAsync(string orderId, CompleteRequest? request, OrderBook book, CancellationToken ct) =>
+        await book.ApplyAsync(orderId, request?.Steps ?? [], (true, null), decide: false, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
 
-    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CancelAsync(string orderId, CancelRequest request, OrderBook book, CancellationToken ct)
-    {
-        if (await book.GetAsync(orderId, ct) is not { } order) return NotFound(orderId);
-        return TypedResults.Ok(OrderView.Of(await book.CancelAsync(order.Details, request.Reason ?? "cancelled", ct) ?? order));
-    }
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CancelAsync(string orderId, CancelRequest request, OrderBook book, CancellationToken ct) =>
+        await book.ApplyAsync(orderId, request.Steps ?? [], (false, request.Reason ?? "cancelled"), decide: false, ct) is { } order
+            ? TypedResults.Ok(OrderView.Of(order))
+            : NotFound(orderId);
 
     private static ProblemHttpResult NotFound(string orderId) => Problems.NotFound("Order not found", $"There is no order '{orderId}'.");
 }

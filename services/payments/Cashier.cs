@@ -22,13 +22,15 @@ public sealed class Cashier(DaprClient dapr, IOptions<PaymentsOptions> options, 
     public async Task<StepResult> ChargeAsync(OrderDetails order, CancellationToken ct)
     {
         var decline = PaymentRules.DeclineReason(order.Amount, options.Value.LimitOf(order.CustomerId));
-        var payment = await dapr.UpdateStateAsync<Payment>(Key(order.OrderId), current => current ?? (decline is null
-            ? new Payment(Guid.NewGuid().ToString("N"), order.OrderId, order.CustomerId, order.Amount, PaymentStatus.Charged, null,
+        // The record and its index entry in one transaction; the payment id comes from the order id, so a racing
+        // delivery of the same order builds the same record (see CreateIndexedAsync).
+        var paymentId = PaymentRules.PaymentIdOf(order.OrderId);
+        var (payment, _) = await dapr.CreateIndexedAsync(Key(order.OrderId), order.OrderId, [IndexKey], () => decline is null
+            ? new Payment(paymentId, order.OrderId, order.CustomerId, order.Amount, PaymentStatus.Charged, null,
                 [new LedgerEntry(order.OrderId, order.CustomerId, LedgerEntryKind.Charge, order.Amount, clock.GetUtcNow())])
-            : new Payment(Guid.NewGuid().ToString("N"), order.OrderId, order.CustomerId, order.Amount, PaymentStatus.Declined, decline, [])), ct);
-        await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
+            : new Payment(paymentId, order.OrderId, order.CustomerId, order.Amount, PaymentStatus.Declined, decline, []), cancellationToken: ct);
 
-        if (payment!.Status == PaymentStatus.Declined)
+        if (payment.Status == PaymentStatus.Declined)
         {
             logger.LogInformation("order {OrderId}: {Reason}", order.OrderId, payment.Reason);
             await dapr.PublishEventAsync(Components.PubSub, Topics.PaymentDeclined, new PaymentDeclined(order, payment.Reason!), ct);

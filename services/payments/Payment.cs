@@ -19,4 +19,8 @@ public static class PaymentRules
     /// <summary>Why the charge is declined, or null to charge.</summary>
     public static string? DeclineReason(decimal amount, decimal limit) =>
         amount > limit ? $"payment declined: amount {amount:0.00} exceeds the limit {limit:0.00}" : null;
+
+    /// <summary>The payment id of an order: the same for every attempt to charge it.</summary>
+    public static string PaymentIdOf(string orderId) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("payment:" + orderId)))[..32];
 }

@@ -24,21 +24,20 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
     public async Task<Shipment> AcceptAsync(OrderDetails order, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var shipment = await dapr.UpdateStateAsync<Shipment>(Key(order.OrderId), current =>
-            current ?? new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null,
-                Activity.Current?.Id), ct);
-        await dapr.AddToIndexAsync(IndexKey, order.OrderId, ct);
-        if (shipment!.Status == ShipmentStatus.Scheduled)
-        {
-            await dapr.AddToIndexAsync(PendingKey, order.OrderId, ct);
-            logger.LogInformation("order {OrderId}: shipment scheduled for {DueAt:HH:mm:ss.fff}", order.OrderId, shipment.DueAt);
-        }
+        // The record and both index entries in one transaction; a shipment found settled stays off the pending list.
+        var (shipment, created) = await dapr.CreateIndexedAsync(Key(order.OrderId), order.OrderId, [IndexKey, PendingKey],
+            () => new Shipment(order, ShipmentStatus.Scheduled, now, now + options.Value.DispatchDelay, null, null, null, Activity.Current?.Id),
+            existing => existing.Status == ShipmentStatus.Scheduled ? [IndexKey, PendingKey] : [IndexKey], ct);
+        if (created) logger.LogInformation("order {OrderId}: shipment scheduled for {DueAt:HH:mm:ss.fff}", order.OrderId, shipment.DueAt);
         return shipment;
     }
 
     /// <summary>Dispatches or fails a due shipment and announces it; announced again if it was settled before.</summary>
     public async Task SettleAsync(string orderId, CancellationToken ct)
     {
+        // One bulk read of the shipment and its pending-list shard; both writes carry the ETags read there.
+        var read = (await dapr.GetBulkStateAsync(Components.StateStore, [Key(orderId), StateExtensions.ShardKey(PendingKey, orderId)], parallelism: 1,
+            cancellationToken: ct)).ToDictionary(i => i.Key);
         var shipment = await dapr.UpdateStateAsync<Shipment>(Key(orderId), current =>
         {
             if (current is not { Status: ShipmentStatus.Scheduled }) return null;
@@ -46,7 +45,7 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
             return reason is null
                 ? current with { Status = ShipmentStatus.Dispatched, TrackingNumber = ShippingRules.TrackingNumber(orderId), DoneAt = clock.GetUtcNow() }
                 : current with { Status = ShipmentStatus.Failed, Reason = reason, DoneAt = clock.GetUtcNow() };
-        }, ct);
+        }, ct, known: dapr.Typed<Shipment>(read[Key(orderId)]));
         if (shipment is null) return;
 
         if (shipment.Status == ShipmentStatus.Dispatched)
@@ -60,6 +59,6 @@ public sealed class ShipmentDesk(DaprClient dapr, IOptions<ShippingOptions> opti
             await dapr.PublishEventAsync(Components.PubSub, Topics.ShipmentFailed, new ShipmentFailed(shipment.Order, shipment.Reason!), ct);
         }
         // Off the pending list only once the outcome is announced, so a crash in between settles it again after restart.
-        await dapr.RemoveFromIndexAsync(PendingKey, orderId, ct);
+        await dapr.RemoveFromIndexAsync(PendingKey, orderId, ct, read[StateExtensions.ShardKey(PendingKey, orderId)]);
     }
 }

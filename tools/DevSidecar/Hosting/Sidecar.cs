@@ -47,6 +47,9 @@ public sealed class Sidecar : IAsyncDisposable
     /// <summary>Completes when /v1.0/healthz turns 204: the app port is open and subscriptions are running.</summary>
     public Task Ready => _ready.Task;
 
+    /// <summary>The app's calls to this sidecar and the deliveries to the app, by kind.</summary>
+    public CallCounts Calls => _runtime.Calls;
+
     private Sidecar(SidecarOptions options, SidecarRuntime runtime, WebApplication httpApi, WebApplication grpcApi)
     {
         Options = options;
@@ -71,6 +74,7 @@ public sealed class Sidecar : IAsyncDisposable
         var runtime = new SidecarRuntime(options, resources, components, loggerFactory);
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
+        runtime.Calls.Hook(httpApi, mapRoute: true);
         httpApi.MapWorkflowHttpApi(runtime);
         runtime.WorkflowPeers.Map(httpApi);
         httpApi.MapDaprHttpApi(runtime);
@@ -80,6 +84,7 @@ public sealed class Sidecar : IAsyncDisposable
             services.AddGrpc(o => o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? ""));
             services.AddSingleton(runtime);
         });
+        runtime.Calls.Hook(grpcApi, mapRoute: false);
         grpcApi.MapGrpcService<DaprGrpcApi>();
         grpcApi.MapGrpcService<TaskHubGrpcApi>();
 
@@ -221,7 +226,11 @@ public sealed class Sidecar : IAsyncDisposable
             }
             var consumerGroup = pubsub.Spec.Get("consumerID") is { Length: > 0 } id ? id : Options.AppId;
             var handle = await pubsub.SubscribeAsync(subscription.Topic, consumerGroup, subscription.Metadata,
-                (message, ct) => _deliveries.Track(() => delivery.HandleAsync(message, ct)), token);
+                (message, ct) =>
+                {
+                    _runtime.Calls.Count(CallCounts.Kinds.Delivery);
+                    return _deliveries.Track(() => delivery.HandleAsync(message, ct));
+                }, token);
             _subscriptions.Add(handle);
             active.Add(subscription);
         }

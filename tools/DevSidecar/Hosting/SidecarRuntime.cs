@@ -52,6 +52,9 @@ public sealed class SidecarRuntime
     public WorkflowEngine Workflows { get; }
     public SidecarWorkflowPeers WorkflowPeers { get; }
 
+    /// <summary>The app's calls and deliveries, by kind (see <see cref="CallCounts"/>).</summary>
+    public CallCounts Calls { get; } = new();
+
     /// <summary>Test/demo-only rules that make this sidecar lose events for its app (off unless set).</summary>
     public DeliveryFaults Faults { get; } = new();
 
