@@ -21,7 +21,7 @@ public sealed class TraceCollector : IDisposable
     {
         _provider = Sdk.CreateTracerProviderBuilder()
             .AddSource(Test.Name, Tracing.SourceName, Tracing.GrpcClientSourceName, Tracing.WorkflowSourceName,
-                TraceContext.SourceName)
+                TraceContext.SourceName + ".*")
             .AddAspNetCoreInstrumentation()
             .AddHttpClientInstrumentation()
             .AddInMemoryExporter(_exported)

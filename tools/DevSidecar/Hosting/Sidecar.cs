@@ -2,6 +2,7 @@ using DevSidecar.Api;
 using DevSidecar.Invocation;
 using DevSidecar.PubSub;
 using DevSidecar.Resources;
+using DevSidecar.Tracing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -64,20 +65,28 @@ public sealed class Sidecar : IAsyncDisposable
     /// </summary>
     public static async Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
-        var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
         var startupLogger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
+        // daprd loads its configuration before anything else, and stops on one it cannot read (pkg/runtime/config.go).
+        var (tracingSpec, configWarnings) = DaprConfiguration.Load(options.ConfigFile);
+        foreach (var warning in configWarnings) startupLogger.LogWarning("{Warning}", warning);
+        var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
         foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
         var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
-        var runtime = new SidecarRuntime(options, resources, components, loggerFactory);
+        var runtime = new SidecarRuntime(options, resources, components, loggerFactory, new SidecarTracing(options.AppId, tracingSpec, startupLogger));
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
+        httpApi.UseDaprTracing(runtime.Tracing);
         httpApi.MapWorkflowHttpApi(runtime);
         runtime.WorkflowPeers.Map(httpApi);
         httpApi.MapDaprHttpApi(runtime);
 
         var grpcApi = BuildHost(options, loggerFactory, options.GrpcPort, HttpProtocols.Http2, services =>
         {
-            services.AddGrpc(o => o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? ""));
+            services.AddGrpc(o =>
+            {
+                o.Interceptors.Add<GrpcTracingInterceptor>(runtime.Tracing);
+                o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? "");
+            });
             services.AddSingleton(runtime);
         });
         grpcApi.MapGrpcService<DaprGrpcApi>();
@@ -212,7 +221,7 @@ public sealed class Sidecar : IAsyncDisposable
             EventDelivery delivery;
             try
             {
-                delivery = new EventDelivery(subscription, pubsub, _runtime.App, _runtime.Resiliency, _runtime.Faults, _runtime.Logger);
+                delivery = new EventDelivery(subscription, pubsub, _runtime.App, _runtime.Resiliency, _runtime.Faults, _runtime.Tracing, _runtime.Logger);
             }
             catch (FormatException e)
             {
@@ -278,6 +287,7 @@ public sealed class Sidecar : IAsyncDisposable
         await _grpcApi.DisposeAsync();
         await _runtime.Components.DisposeAsync();
         _runtime.App.Dispose();
+        _runtime.Tracing.Dispose(); // flushes the exporters' batches
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();
