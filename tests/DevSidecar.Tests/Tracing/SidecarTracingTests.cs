@@ -149,6 +149,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     [Theory]
     [InlineData("    stdout: maybe", "error loading configuration: yaml: line")]
     [InlineData("    otel:\n      endpointAddress: localhost:4317\n      protocol: ftp", "invalid protocol ftp provided for Otel endpoint")]
+    [InlineData("    samplingRate: \"0\"\n    zipkin:\n      endpointAddress: localhost/spans", "invalid collector URL \"localhost/spans\": no scheme or host")]
     public async Task A_Configuration_daprd_refuses_stops_the_sidecar_with_daprds_error(string tracing, string error)
     {
         _cluster = new Cluster(new ClusterOptions { Configuration = Config(tracing) });

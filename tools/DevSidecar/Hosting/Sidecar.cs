@@ -69,10 +69,21 @@ public sealed class Sidecar : IAsyncDisposable
         // daprd loads its configuration before anything else, and stops on one it cannot read (pkg/runtime/config.go).
         var (tracingSpec, configWarnings) = DaprConfiguration.Load(options.ConfigFile);
         foreach (var warning in configWarnings) startupLogger.LogWarning("{Warning}", warning);
-        var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
-        foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
-        var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
-        var runtime = new SidecarRuntime(options, resources, components, loggerFactory, new SidecarTracing(options.AppId, tracingSpec, startupLogger));
+        // daprd sets up its tracer (and refuses a bad exporter) before it loads components (pkg/runtime/runtime.go initRuntime).
+        var tracing = new SidecarTracing(options.AppId, tracingSpec, startupLogger);
+        SidecarRuntime runtime;
+        try
+        {
+            var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
+            foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
+            var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
+            runtime = new SidecarRuntime(options, resources, components, loggerFactory, tracing);
+        }
+        catch
+        {
+            tracing.Dispose();
+            throw;
+        }
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
         httpApi.UseDaprTracing(runtime.Tracing);

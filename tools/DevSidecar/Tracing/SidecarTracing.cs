@@ -22,9 +22,29 @@ public sealed class SidecarTracing : IDisposable
     {
         AppId = appId;
         Spec = spec;
+        Validate(spec);
         Source = new ActivitySource($"{TraceContext.SourceName}.{appId}.{Interlocked.Increment(ref _instances)}");
-        if (spec.Enabled && spec.HasExporter) _export = TraceExport.Start(this, logger);
+        try
+        {
+            if (spec.Enabled && spec.HasExporter) _export = TraceExport.Start(this, logger);
+        }
+        catch
+        {
+            Source.Dispose();
+            throw;
+        }
         logger.LogInformation("Dapr trace sampler initialized: ParentBased{{root:TraceIDRatioBased{{{Rate}}}}}", spec.Rate);
+    }
+
+    /// <summary>The exporter settings daprd's setupTracing refuses, whatever the sampling rate.</summary>
+    private static void Validate(TracingSpec spec)
+    {
+        // OpenTelemetry Go's zipkin.New: the URL needs a scheme and a host.
+        if (!string.IsNullOrEmpty(spec.ZipkinEndpoint)
+            && !(Uri.TryCreate(spec.ZipkinEndpoint, UriKind.Absolute, out var zipkin) && zipkin.Host.Length > 0))
+            throw new ConfigurationLoadException($"invalid collector URL \"{spec.ZipkinEndpoint}\": no scheme or host");
+        if (spec.HasOtlpExporter && spec.OtelProtocol is not ("http" or "grpc"))
+            throw new ConfigurationLoadException($"invalid protocol {spec.OtelProtocol} provided for Otel endpoint");
     }
 
     public string AppId { get; }

@@ -21,8 +21,6 @@ internal static class TraceExport
     public static IDisposable Start(SidecarTracing tracing, ILogger logger)
     {
         var spec = tracing.Spec;
-        if (spec.HasOtlpExporter && spec.OtelProtocol is not ("http" or "grpc"))
-            throw new ConfigurationLoadException($"invalid protocol {spec.OtelProtocol} provided for Otel endpoint");
         var builder = Sdk.CreateTracerProviderBuilder()
             .AddSource(tracing.Source.Name)
             // The sidecar has sampled already (SidecarTracing.Start); this provider records what it is handed.
