@@ -6,7 +6,9 @@ using System.Text.Json.Nodes;
 using DevSidecar.Hosting;
 using DevSidecar.Tracing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 
 namespace DevSidecar.Tests.Tracing;
 
@@ -101,6 +103,11 @@ public sealed class SidecarTracingTests : IAsyncDisposable
         received.SpanId.Should().Be(server.SpanId, "the app's request carries the target sidecar's span");
         received.TraceId.ToHexString().Should().Be("0af7651916cd43dd8448eb211c80319c");
         target.AppId.Should().NotBeNull();
+
+        // With no traceparent the caller's sidecar span is a root: no parent, whatever activity the host has going.
+        var root = ActivityContext.Parse(await http.GetStringAsync($"v1.0/invoke/target-{_id}/method/headers"), null);
+        var rootSpans = await Wait.ForAsync(() => Task.FromResult(spans.Ended.Where(s => s.TraceId == root.TraceId).ToList()), s => s.Count == 2, "the new trace's spans");
+        rootSpans.Single(s => s.Kind == ActivityKind.Client).ParentSpanId.Should().Be(default(ActivitySpanId));
     }
 
     [Fact]
@@ -130,20 +137,27 @@ public sealed class SidecarTracingTests : IAsyncDisposable
             Config($"    samplingRate: \"1\"\n    otel:\n      endpointAddress: \"127.0.0.1:{collector.Port}\"\n      isSecure: false\n      protocol: http"));
         var zipkin = await _cluster.StartSidecarAsync($"zipkin-{_id}", null, o => o with { ConfigFile = zipkinConfig });
         var otel = await _cluster.StartSidecarAsync($"otel-{_id}", null, o => o with { ConfigFile = otelConfig });
+        // The line config/config.yaml suggests for a collector or the Aspire dashboard: OTLP over gRPC, in the clear.
+        var grpcConfig = _temp.WriteFile("grpc.yaml",
+            Config($"    samplingRate: \"1\"\n    otel: {{ endpointAddress: \"127.0.0.1:{collector.GrpcPort}\", isSecure: false, protocol: grpc }}"));
+        var grpc = await _cluster.StartSidecarAsync($"grpc-{_id}", null, o => o with { ConfigFile = grpcConfig });
 
-        foreach (var sidecar in new[] { zipkin, otel })
+        foreach (var sidecar in new[] { zipkin, otel, grpc })
         {
             using var http = SidecarClients.Http(sidecar);
             (await http.GetAsync("v1.0/metadata")).EnsureSuccessStatusCode();
         }
         await zipkin.DisposeAsync(); // flushes the exporter's batch
         await otel.DisposeAsync();
+        await grpc.DisposeAsync();
 
         var zipkinSpans = await Wait.ForAsync(() => Task.FromResult(collector.Zipkin.ToList()), s => s.Count > 0, "spans at the zipkin endpoint");
         zipkinSpans.Should().OnlyContain(s => s.Service == $"zipkin-{_id}", "the service is the app id, and no other sidecar's span gets there");
         zipkinSpans.Should().Contain(s => s.Name == "/v1.0/metadata" && s.Kind == "CLIENT");
         var otlp = await Wait.ForAsync(() => Task.FromResult(collector.Otlp.ToList()), s => s.Count > 0, "a batch at the OTLP/HTTP endpoint");
         otlp.Should().OnlyContain(body => body.Contains($"otel-{_id}") && body.Contains("/v1.0/metadata") && !body.Contains($"zipkin-{_id}"));
+        var otlpGrpc = await Wait.ForAsync(() => Task.FromResult(collector.OtlpGrpc.ToList()), s => s.Count > 0, "a batch at the OTLP/gRPC endpoint");
+        otlpGrpc.Should().OnlyContain(body => body.Contains($"grpc-{_id}") && body.Contains("/v1.0/metadata") && !body.Contains($"otel-{_id}"));
     }
 
     [Theory]
@@ -229,13 +243,25 @@ public sealed class SidecarTracingTests : IAsyncDisposable
         public async ValueTask DisposeAsync() => await _app.DisposeAsync();
     }
 
-    /// <summary>A Zipkin (POST /api/v2/spans, JSON) and OTLP/HTTP (POST /v1/traces, protobuf) endpoint that keeps what it gets.</summary>
+    /// <summary>A Zipkin (POST /api/v2/spans, JSON), OTLP/HTTP (POST /v1/traces, protobuf) and OTLP/gRPC (h2c, the
+    /// TraceService's Export) endpoint that keeps what it gets.</summary>
     private sealed class SpanCollector : IAsyncDisposable
     {
         private readonly WebApplication _app = LoopbackApp.Create();
+        private readonly WebApplication _grpc = Http2Only();
         public ConcurrentQueue<(string Service, string Name, string Kind)> Zipkin { get; } = new();
         public ConcurrentQueue<string> Otlp { get; } = new();
+        public ConcurrentQueue<string> OtlpGrpc { get; } = new();
         public int Port { get; private set; }
+        public int GrpcPort { get; private set; }
+
+        private static WebApplication Http2Only()
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, l => l.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
+            return builder.Build();
+        }
 
         public static async Task<SpanCollector> StartAsync()
         {
@@ -256,11 +282,27 @@ public sealed class SidecarTracingTests : IAsyncDisposable
                 if (c.Request.ContentType == "application/x-protobuf") collector.Otlp.Enqueue(Encoding.UTF8.GetString(body.ToArray()));
                 return Results.Ok();
             });
+            collector._grpc.MapPost("/opentelemetry.proto.collector.trace.v1.TraceService/Export", async (HttpContext c) =>
+            {
+                using var body = new MemoryStream();
+                await c.Request.Body.CopyToAsync(body);
+                collector.OtlpGrpc.Enqueue(Encoding.UTF8.GetString(body.ToArray()));
+                // An empty ExportTraceServiceResponse: one uncompressed gRPC frame of length 0, then grpc-status 0.
+                c.Response.ContentType = "application/grpc";
+                await c.Response.Body.WriteAsync(new byte[5]);
+                c.Response.AppendTrailer("grpc-status", "0");
+            });
             await collector._app.StartAsync();
+            await collector._grpc.StartAsync();
             collector.Port = collector._app.BoundPort();
+            collector.GrpcPort = collector._grpc.BoundPort();
             return collector;
         }
 
-        public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+        public async ValueTask DisposeAsync()
+        {
+            await _app.DisposeAsync();
+            await _grpc.DisposeAsync();
+        }
     }
 }

@@ -70,9 +70,15 @@ public sealed class SidecarTracing : IDisposable
             return new SidecarSpan(null, traceId, ActivitySpanId.CreateRandom(), sampled, hasParent ? parent.TraceState : null);
 
         var previous = Activity.Current;
-        // A root gets the trace id the sampler judged through a parent context with no span id (exported as no parent).
+        // A root gets the trace id the sampler judged through a parent context with no span id (exported as no parent);
+        // with an activity current (the host's request), .NET would take that one's span id as the parent's.
+        Activity.Current = null;
         var activity = Source.StartActivity(name, kind, hasParent ? parent : new ActivityContext(traceId, default, ActivityTraceFlags.Recorded));
-        if (activity is null) return new SidecarSpan(null, traceId, ActivitySpanId.CreateRandom(), sampled, null);
+        if (activity is null)
+        {
+            Activity.Current = previous;
+            return new SidecarSpan(null, traceId, ActivitySpanId.CreateRandom(), sampled, hasParent ? parent.TraceState : null);
+        }
         activity.ActivityTraceFlags |= ActivityTraceFlags.Recorded;
         return new SidecarSpan(activity, activity.TraceId, activity.SpanId, true, activity.TraceStateString, previous);
     }
