@@ -26,6 +26,12 @@ public sealed record ClusterOptions
     /// <summary>Component and subscription files of this cluster only (file name → YAML), loaded after <see cref="Resources"/>.</summary>
     public IReadOnlyDictionary<string, string> ResourceFiles { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// The sidecars' Dapr Configuration (YAML) — its spec.tracing: the sampling rate and exporters. Null: with any
+    /// <see cref="Resources"/>, config/config.yaml, as dapr.yaml's configFilePath names it; else none (daprd's default).
+    /// </summary>
+    public string? Configuration { get; init; }
+
     /// <summary>Sidecars of one scope share their in-memory components, as the apps of one run do; by default the cluster's own.</summary>
     public string? Scope { get; init; }
 
@@ -64,6 +70,7 @@ public sealed class Cluster : IAsyncDisposable
     private readonly string _scope;
     private readonly string _contentRoot;
     private readonly List<string> _resources;
+    private readonly string? _configFile;
     private readonly List<Member> _members = [];
     private readonly List<Sidecar> _sidecars = [];
     private readonly List<IAsyncDisposable> _owned = [];
@@ -83,6 +90,8 @@ public sealed class Cluster : IAsyncDisposable
             foreach (var (file, yaml) in options.ResourceFiles) _folder.WriteFile(Path.Combine("resources", file), yaml);
             _resources.Add(_folder.Combine("resources"));
         }
+        _configFile = options.Configuration is { } configuration ? _folder.WriteFile("config.yaml", configuration)
+            : _resources.Count > 0 ? Repo.Path("config", "config.yaml") : null;
         Logs = new CapturedLogs(options.ConsoleLogLevel, options.CapturedLogLevel);
     }
 
@@ -106,6 +115,7 @@ public sealed class Cluster : IAsyncDisposable
             AppId = appId,
             AppPort = appPort,
             ResourcesPaths = _resources,
+            ConfigFile = _configFile,
             RegistryDirectory = RegistryDirectory,
             InMemoryScope = _scope,
             // `dapr run -f` starts daprd in the app's folder (cli v1.17.1 cmd/run.go): relative paths in components

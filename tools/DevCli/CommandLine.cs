@@ -35,6 +35,7 @@ public static class CommandLine
           -H, --dapr-http-port <port>       the sidecar's HTTP port (default: a free port)
           -G, --dapr-grpc-port <port>       the sidecar's gRPC port (default: a free port)
           -d, --resources-path <folder>     a resources folder; repeatable (default: ~/.dapr/components)
+          -c, --config <file>               the Dapr Configuration (spec.tracing) (default: ~/.dapr/config.yaml)
           --app-protocol <protocol>         http, https, grpc, grpcs or h2c (default: http)
           --app-channel-address <address>   where the app listens (default: 127.0.0.1)
           --enable-app-health-check         probe the app's health endpoint
@@ -85,6 +86,8 @@ public static class CommandLine
             ResourcesPaths = resourcesPaths.Count > 0
                 ? resourcesPaths.Select(p => Path.GetFullPath(PathResolver.ExpandHome(p))).ToList()
                 : Directory.Exists(RunFile.DefaultComponentsPath) ? [RunFile.DefaultComponentsPath] : [],
+            // `dapr run` falls back to ~/.dapr/config.yaml (cli v1.17.1 cmd/run.go); see RunFile.DefaultConfigFile.
+            ConfigFile = Take(options, "config") is { } config ? Path.GetFullPath(PathResolver.ExpandHome(config)) : RunFile.DefaultConfigFile,
             EnableAppHealthCheck = Take(options, "enable-app-health-check") is not null,
             AppHealthCheckPath = Take(options, "app-health-check-path"),
             AppHealthProbeInterval = Take(options, "app-health-probe-interval") is { } interval
@@ -107,14 +110,14 @@ public static class CommandLine
     private static readonly Dictionary<string, string> ShortNames = new(StringComparer.Ordinal)
     {
         ["-f"] = "run-file", ["-a"] = "app-id", ["-p"] = "app-port", ["-H"] = "dapr-http-port",
-        ["-G"] = "dapr-grpc-port", ["-d"] = "resources-path", ["-h"] = "help",
+        ["-G"] = "dapr-grpc-port", ["-d"] = "resources-path", ["-c"] = "config", ["-h"] = "help",
     };
 
     private static readonly HashSet<string> Switches = ["enable-app-health-check", "help"];
 
     private static readonly HashSet<string> KnownOptions =
     [
-        "run-file", "app-id", "app-port", "dapr-http-port", "dapr-grpc-port", "resources-path", "app-protocol",
+        "run-file", "app-id", "app-port", "dapr-http-port", "dapr-grpc-port", "resources-path", "config", "app-protocol",
         "app-channel-address", "enable-app-health-check", "app-health-check-path", "app-health-probe-interval",
         "app-health-probe-timeout", "app-health-threshold", "log-level", "startup-timeout", "help",
     ];

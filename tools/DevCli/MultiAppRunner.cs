@@ -300,6 +300,7 @@ public sealed class MultiAppRunner(IReadOnlyList<AppSpec> apps, RunnerSettings s
             HttpPort = app.DaprHttpPort ?? FreePorts.Pick(),
             GrpcPort = app.DaprGrpcPort ?? FreePorts.Pick(),
             ResourcesPaths = app.ResourcesPaths,
+            ConfigFile = app.ConfigFile,
             WorkingDirectory = app.AppDirPath, // the Dapr CLI starts daprd in appDirPath (cli v1.17.1 cmd/run.go)
             EnableAppHealthCheck = app.EnableAppHealthCheck,
             AppHealthCheckPath = app.AppHealthCheckPath ?? defaults.AppHealthCheckPath,

@@ -54,6 +54,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         var paths = new PathResolver(templatePath);
         var common = document.Common ?? new SharedSection(YamlFields.Empty);
         var commonResources = paths.ResolveAll(templateDir, common.AllResourcesPaths(), "common.resourcesPaths");
+        var commonConfig = paths.ResolveFile(templateDir, common.ConfigFilePath, "common.configFilePath");
 
         var apps = document.Apps.Select((app, index) =>
         {
@@ -63,6 +64,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
             var appId = string.IsNullOrWhiteSpace(app.AppId) ? Path.GetFileName(appDir.TrimEnd(Path.DirectorySeparatorChar)) : app.AppId;
             var where = $"app '{appId}'";
             var appResources = paths.ResolveAll(appDir, app.AllResourcesPaths(), $"{where} resourcesPaths");
+            var appConfig = paths.ResolveFile(appDir, app.ConfigFilePath, $"{where} configFilePath");
 
             var protocol = (app.AppProtocol ?? common.AppProtocol ?? "http").ToLowerInvariant();
             if (!ValidProtocols.Contains(protocol))
@@ -86,6 +88,7 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
                 AppChannelAddress = NonEmpty(app.AppChannelAddress),
                 AppProtocol = protocol,
                 ResourcesPaths = ResourceLookup(appResources, appDir, commonResources),
+                ConfigFile = ConfigLookup(appConfig, appDir, commonConfig),
                 Env = MergeEnv(common.Env, app.Env),
                 EnableAppHealthCheck = app.EnableAppHealthCheck ?? common.EnableAppHealthCheck ?? false,
                 AppHealthCheckPath = NonEmpty(app.AppHealthCheckPath) ?? NonEmpty(common.AppHealthCheckPath),
@@ -127,6 +130,24 @@ public sealed record RunFile(string TemplatePath, string? Name, IReadOnlyList<Ap
         // daprd would fail on a missing default folder; the dev sidecar simply runs without resources.
         return Directory.Exists(DefaultComponentsPath) ? [DefaultComponentsPath] : [];
     }
+
+    /// <summary>
+    /// The CLI takes the first of: the app's configFilePath, &lt;appDir&gt;/.dapr/config.yaml, common.configFilePath,
+    /// ~/.dapr/config.yaml (cli v1.17.1 pkg/runfileconfig/run_file_config_parser.go resolveConfigFilePath).
+    /// </summary>
+    private static string? ConfigLookup(string? appConfig, string appDir, string? commonConfig)
+    {
+        if (appConfig is not null) return appConfig;
+        var local = Path.Combine(appDir, ".dapr", "config.yaml");
+        if (File.Exists(local)) return local;
+        return commonConfig ?? DefaultConfigFile;
+    }
+
+    /// <summary>~/.dapr/config.yaml when it exists. The CLI passes it to daprd even when it does not, and daprd then
+    /// fails ("error loading configuration: stat …"); `dapr init` writes it. The dev sidecar, which needs no `dapr init`,
+    /// then runs with daprd's default configuration.</summary>
+    public static string? DefaultConfigFile =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dapr", "config.yaml") is var path && File.Exists(path) ? path : null;
 
     public static string DefaultComponentsPath =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dapr", "components");
@@ -182,6 +203,8 @@ public sealed record AppSpec
     public string? AppChannelAddress { get; init; }
     public string AppProtocol { get; init; } = "http";
     public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
+    /// <summary>The Dapr Configuration file the sidecar reads (daprd's --config); null for daprd's default configuration.</summary>
+    public string? ConfigFile { get; init; }
     public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
     public bool EnableAppHealthCheck { get; init; }
     public string? AppHealthCheckPath { get; init; }
@@ -223,6 +246,17 @@ internal sealed class PathResolver(string templatePath)
         return full;
     }
 
+    /// <summary>A file path as the CLI resolves it (home expanded, relative to <paramref name="baseDir"/>), which must exist
+    /// (cli v1.17.1 pkg/runfileconfig/run_file_config_parser.go resolvePathToAbsAndValidate); null when not set.</summary>
+    public string? ResolveFile(string baseDir, string? path, string field)
+    {
+        if (string.IsNullOrEmpty(path)) return null;
+        var full = Path.GetFullPath(Path.Combine(baseDir, ExpandHome(path)));
+        if (!File.Exists(full) && !Directory.Exists(full))
+            throw new RunFileException(templatePath, $"{field}: error in getting the file info for {full}: no such file or directory");
+        return full;
+    }
+
     public IReadOnlyList<string> ResolveAll(string baseDir, IEnumerable<string> paths, string field) =>
         paths.Select(p => Resolve(baseDir, p, field)).ToList();
 }
@@ -235,6 +269,7 @@ internal class SharedSection(YamlFields yaml)
     public string? AppProtocol { get; } = yaml.String("appProtocol");
     public bool? AppSsl { get; } = yaml.Bool("appSSL");
     public string? ResourcesPath { get; } = yaml.String("resourcesPath");
+    public string? ConfigFilePath { get; } = yaml.String("configFilePath");
     public List<string>? ResourcesPaths { get; } = yaml.Strings("resourcesPaths");
     /// <summary>A key with no value is null, which leaves that variable unset.</summary>
     public Dictionary<string, string>? Env { get; } = yaml.StringMap("env");

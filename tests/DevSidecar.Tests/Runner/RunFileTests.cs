@@ -235,4 +235,36 @@ public sealed class RunFileTests : IDisposable
 
         env.Should().NotContainKey("APP_PORT");
     }
+
+    [Fact]
+    public void The_config_file_is_the_apps_then_its_dot_dapr_one_then_the_common_one_and_a_missing_one_is_refused()
+    {
+        // cli v1.17.1 pkg/runfileconfig/run_file_config_parser.go resolveConfigFilePath and resolvePathToAbsAndValidate.
+        foreach (var app in new[] { "own", "local", "common" }) _temp.CreateFolder(app);
+        var own = _temp.WriteFile("own/tracing.yaml", "kind: Configuration");
+        var local = _temp.WriteFile("local/.dapr/config.yaml", "kind: Configuration");
+        var common = _temp.WriteFile("config/config.yaml", "kind: Configuration");
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            common:
+              configFilePath: ./config/config.yaml
+            apps:
+              - appDirPath: own
+                configFilePath: tracing.yaml
+              - appDirPath: local
+              - appDirPath: common
+            """);
+
+        RunFile.Load(template).Apps.Select(a => (a.AppId, a.ConfigFile)).Should().Equal(("own", own), ("local", local), ("common", common));
+
+        var missing = _temp.WriteFile("missing.yaml", """
+            version: 1
+            common:
+              configFilePath: ./nowhere.yaml
+            apps:
+              - appDirPath: own
+            """);
+        var load = () => RunFile.Load(missing);
+        load.Should().Throw<RunFileException>().WithMessage($"*common.configFilePath: error in getting the file info for {_temp.Combine("nowhere.yaml")}*");
+    }
 }

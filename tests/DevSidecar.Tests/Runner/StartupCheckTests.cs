@@ -132,6 +132,37 @@ public sealed class StartupCheckTests : IDisposable
             .And.NotContain("starting app", "nothing starts when a sidecar would refuse its resources");
     }
 
+    [Fact]
+    public async Task The_run_files_configFilePath_reaches_the_sidecar_which_refuses_a_Configuration_daprd_refuses()
+    {
+        _temp.CreateFolder("a");
+        var config = _temp.WriteFile("config/config.yaml", """
+            apiVersion: dapr.io/v1alpha1
+            kind: Configuration
+            metadata:
+              name: tracing
+            spec:
+              tracing:
+                samplingRate: "1"
+                otel:
+                  endpointAddress: localhost:4317
+                  protocol: carrier-pigeon
+            """);
+        var template = _temp.WriteFile("dapr.yaml", """
+            version: 1
+            common:
+              configFilePath: ./config/config.yaml
+            apps:
+              - appID: a
+                appDirPath: ./a
+            """);
+        await using var runner = RunnerProcess.Start(_temp.Combine("registry"), "run", "-f", template);
+
+        (await runner.WaitForExitAsync()).Should().Be(1, runner.Output);
+
+        runner.Output.Should().Contain("app 'a': the sidecar failed to start: invalid protocol carrier-pigeon provided for Otel endpoint", config);
+    }
+
     [Theory]
     [InlineData("appPort", "app port")]
     [InlineData("daprHTTPPort", "Dapr HTTP port")]

@@ -85,6 +85,50 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
 
         trace.Where(s => AppOf(s) == AppIds.Notifications).Should().Contain(s => s.Kind == ActivityKind.Server && s.DisplayName.StartsWith("POST"),
             "the notification's delivery is in the order's trace");
+
+        // As daprd's: every request into an app is the child of its own sidecar's span (a delivery's pubsub/{topic}, an
+        // invocation's CallLocal/{appId}/{method}), and every call of an app to its sidecar is a sidecar span whose
+        // parent is the app's. (The HttpClient spans in between are the sidecars' own client calls, seen only because
+        // this test instruments HttpClient process-wide.)
+        var byId = trace.ToDictionary(s => s.SpanId);
+        Activity? Above(Activity span)
+        {
+            var parent = byId.GetValueOrDefault(span.ParentSpanId);
+            while (parent is not null && parent.Source.Name == "System.Net.Http") parent = byId.GetValueOrDefault(parent.ParentSpanId);
+            return parent;
+        }
+        var tree = TraceCollector.Tree(trace);
+        foreach (var entry in trace.Where(s => AppOf(s) is not null))
+        {
+            var app = AppOf(entry)!;
+            Above(entry).Should().Match<Activity>(p => p != null && p.Source.Name.StartsWith($"DevSidecar.{app}.")
+                && (p.DisplayName.StartsWith("pubsub/") || p.DisplayName.StartsWith($"CallLocal/{app}/")),
+                $"{app}'s {entry.DisplayName} comes from its sidecar's delivery or invocation span:\n{tree}");
+        }
+        var apiSpans = trace.Where(s => TraceCollector.IsSidecar(s) && s.Kind == ActivityKind.Client && s.GetTagItem("dapr.api") is not null).ToList();
+        apiSpans.Should().NotBeEmpty();
+        foreach (var api in apiSpans)
+            Above(api).Should().Match<Activity>(p => p != null && !TraceCollector.IsSidecar(p), $"{api.DisplayName} is a call of an app's, not of {Above(api)?.DisplayName} [{Above(api)?.Source.Name}]:\n{tree}");
+        foreach (var app in apps)
+            apiSpans.Should().Contain(s => s.Source.Name.StartsWith($"DevSidecar.{app}."), $"{app} calls its sidecar in the order's trace");
+
+        var save = apiSpans.First(s => s.DisplayName == "/dapr.proto.runtime.v1.Dapr/SaveState");
+        save.Kind.Should().Be(ActivityKind.Client);
+        save.GetTagItem("db.system").Should().Be("state");
+        save.GetTagItem("db.name").Should().NotBeNull();
+        save.GetTagItem("dapr.api").Should().Be("/dapr.proto.runtime.v1.Dapr/SaveState");
+        save.GetTagItem("dapr.protocol").Should().Be("grpc");
+        var delivery = trace.First(s => TraceCollector.IsSidecar(s) && s.DisplayName == $"pubsub/{Topics.OrderCompleted}");
+        delivery.GetTagItem("messaging.destination.name").Should().Be(Topics.OrderCompleted);
+        if (cluster.Style == "orchestration")
+        {
+            // The workflow's activities invoke the services: the caller's sidecar span and the target's, both CallLocal.
+            var callee = trace.First(s => s.Kind == ActivityKind.Server && s.DisplayName == $"CallLocal/{AppIds.Payments}/payments");
+            Above(callee)!.DisplayName.Should().Be(callee.DisplayName);
+            Above(callee)!.Source.Name.Should().StartWith($"DevSidecar.{AppIds.Orchestrator}.");
+            Above(callee)!.GetTagItem("net.peer.name").Should().Be(AppIds.Payments);
+            callee.GetTagItem("dapr.api").Should().Be("/dapr.proto.internals.v1.ServiceInvocation/CallLocalStream");
+        }
     }
 
     [BrokerFact]

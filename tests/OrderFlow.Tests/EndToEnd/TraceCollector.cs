@@ -21,7 +21,7 @@ public sealed class TraceCollector : IDisposable
     {
         _provider = Sdk.CreateTracerProviderBuilder()
             .AddSource(Test.Name, Tracing.SourceName, Tracing.GrpcClientSourceName, Tracing.WorkflowSourceName,
-                TraceContext.SourceName)
+                TraceContext.SourceName + ".*")
             .AddAspNetCoreInstrumentation()
             .AddHttpClientInstrumentation()
             .AddInMemoryExporter(_exported)
@@ -36,6 +36,25 @@ public sealed class TraceCollector : IDisposable
     public IReadOnlyList<Activity> Of(ActivityTraceId traceId)
     {
         return _exported.Snapshot().Where(a => a.TraceId == traceId).ToList();
+    }
+
+    /// <summary>Whether a span is one of a dev sidecar's (each records through its own DevSidecar.{appId}.{n} source).</summary>
+    public static bool IsSidecar(Activity span) => span.Source.Name.StartsWith(TraceContext.SourceName + ".", StringComparison.Ordinal);
+
+    /// <summary>A trace as an indented tree, for failure messages.</summary>
+    public static string Tree(IReadOnlyList<Activity> trace)
+    {
+        var children = trace.ToLookup(s => s.ParentSpanId);
+        var ids = trace.Select(s => s.SpanId).ToHashSet();
+        var text = new System.Text.StringBuilder();
+        void Write(Activity span, int depth)
+        {
+            text.Append(' ', depth * 2).Append($"{span.Kind} {span.DisplayName} [{span.Source.Name}]")
+                .Append(span.GetTagItem("server.port") is { } port ? $" port={port}" : "").AppendLine();
+            foreach (var child in children[span.SpanId].OrderBy(c => c.StartTimeUtc)) Write(child, depth + 1);
+        }
+        foreach (var root in trace.Where(s => !ids.Contains(s.ParentSpanId)).OrderBy(s => s.StartTimeUtc)) Write(root, 0);
+        return text.ToString();
     }
 
     public void Dispose() => _provider.Dispose();

@@ -1,4 +1,5 @@
 using DevSidecar.Hosting;
+using DevSidecar.Tracing;
 using DevSidecar.PubSub;
 using DevSidecar.State;
 using Google.Protobuf;
@@ -119,8 +120,7 @@ public class DaprGrpcApi(SidecarRuntime runtime)
                 var other => throw new DaprError(400, StatusCode.Unimplemented, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {other} not supported"),
             };
         }).ToList();
-        await runtime.State.TransactAsync(request.StoreName, operations, context.RequestHeaders.GetValue("traceparent"),
-            context.RequestHeaders.GetValue("tracestate"), context.CancellationToken);
+        await runtime.State.TransactAsync(request.StoreName, operations, ApiSpan.Propagated(context).TraceParent, ApiSpan.Propagated(context).TraceState, context.CancellationToken);
         return new Empty();
     });
 
@@ -128,7 +128,7 @@ public class DaprGrpcApi(SidecarRuntime runtime)
     {
         await runtime.Publish.PublishAsync(request.PubsubName, request.Topic, request.Data.ToByteArray(),
             string.IsNullOrEmpty(request.DataContentType) ? null : request.DataContentType, request.Metadata,
-            context.RequestHeaders.GetValue("traceparent"), context.RequestHeaders.GetValue("tracestate"), context.CancellationToken);
+            ApiSpan.Propagated(context).TraceParent, ApiSpan.Propagated(context).TraceState, context.CancellationToken);
         return new Empty();
     });
 
@@ -136,7 +136,7 @@ public class DaprGrpcApi(SidecarRuntime runtime)
     {
         var entries = request.Entries.Select(e => new BulkEntry(e.EntryId, e.Event.ToByteArray(), e.ContentType, e.Metadata)).ToList();
         var failed = await runtime.Publish.BulkPublishAsync(request.PubsubName, request.Topic, entries, request.Metadata,
-            context.RequestHeaders.GetValue("traceparent"), context.RequestHeaders.GetValue("tracestate"), context.CancellationToken);
+            ApiSpan.Propagated(context).TraceParent, ApiSpan.Propagated(context).TraceState, context.CancellationToken);
         var response = new BulkPublishResponse();
         response.FailedEntries.AddRange(failed.Select(f => new BulkPublishResponseFailedEntry { EntryId = f.EntryId, Error = f.Error }));
         return response;

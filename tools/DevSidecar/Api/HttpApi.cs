@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using DevSidecar.Hosting;
+using DevSidecar.Tracing;
 using DevSidecar.Invocation;
 using DevSidecar.PubSub;
 using DevSidecar.State;
@@ -194,7 +195,7 @@ public static class HttpApi
                 var (pubsub, topic) = PubSubAndTopic(context);
                 var body = await ReadBodyAsync(context, runtime);
                 await runtime.Publish.PublishAsync(pubsub, topic, body, context.Request.ContentType, QueryMetadata(context),
-                    context.Request.Headers["traceparent"].FirstOrDefault(), context.Request.Headers["tracestate"].FirstOrDefault(), context.RequestAborted);
+                    ApiSpan.Propagated(context).TraceParent, ApiSpan.Propagated(context).TraceState, context.RequestAborted);
                 context.Response.StatusCode = StatusCodes.Status204NoContent;
             });
         }
@@ -216,7 +217,7 @@ public static class HttpApi
             throw DaprError.PubSubEvents(pubsub, $"error when unmarshaling the request for topic {topic} pubsub {pubsub}: {e.Message}");
         }
         var failed = await runtime.Publish.BulkPublishAsync(pubsub, topic, entries, QueryMetadata(context),
-            context.Request.Headers["traceparent"].FirstOrDefault(), context.Request.Headers["tracestate"].FirstOrDefault(), context.RequestAborted);
+            ApiSpan.Propagated(context).TraceParent, ApiSpan.Propagated(context).TraceState, context.RequestAborted);
         if (failed.Count == 0)
         {
             context.Response.StatusCode = StatusCodes.Status204NoContent;
@@ -354,8 +355,8 @@ public static class HttpApi
                 _ => throw new DaprError(400, Grpc.Core.StatusCode.Unimplemented, "ERR_NOT_SUPPORTED_STATE_OPERATION", $"operation type {operation} not supported"),
             });
         }
-        await runtime.State.TransactAsync(store, operations, context.Request.Headers["traceparent"].FirstOrDefault(),
-            context.Request.Headers["tracestate"].FirstOrDefault(), context.RequestAborted);
+        await runtime.State.TransactAsync(store, operations, ApiSpan.Propagated(context).TraceParent,
+            ApiSpan.Propagated(context).TraceState, context.RequestAborted);
         context.Response.StatusCode = StatusCodes.Status204NoContent;
     }
 

@@ -2,6 +2,7 @@ using DevSidecar.Api;
 using DevSidecar.Invocation;
 using DevSidecar.PubSub;
 using DevSidecar.Resources;
+using DevSidecar.Tracing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -67,21 +68,40 @@ public sealed class Sidecar : IAsyncDisposable
     /// </summary>
     public static async Task<Sidecar> StartAsync(SidecarOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
-        var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
         var startupLogger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
-        foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
-        var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
-        var runtime = new SidecarRuntime(options, resources, components, loggerFactory);
+        // daprd loads its configuration before anything else, and stops on one it cannot read (pkg/runtime/config.go).
+        var (tracingSpec, configWarnings) = DaprConfiguration.Load(options.ConfigFile);
+        foreach (var warning in configWarnings) startupLogger.LogWarning("{Warning}", warning);
+        // daprd sets up its tracer (and refuses a bad exporter) before it loads components (pkg/runtime/runtime.go initRuntime).
+        var tracing = new SidecarTracing(options.AppId, tracingSpec, startupLogger);
+        SidecarRuntime runtime;
+        try
+        {
+            var resources = ResourceLoader.Load(options.ResourcesPaths, options.AppId, ComponentRegistry.KnownTypes);
+            foreach (var warning in resources.Warnings) startupLogger.LogWarning("{Warning}", warning);
+            var components = await ComponentRegistry.InitAsync(resources.Components, options, loggerFactory, cancellationToken);
+            runtime = new SidecarRuntime(options, resources, components, loggerFactory, tracing);
+        }
+        catch
+        {
+            tracing.Dispose();
+            throw;
+        }
 
         var httpApi = BuildHost(options, loggerFactory, options.HttpPort, HttpProtocols.Http1, services => { });
         runtime.Calls.Hook(httpApi, mapRoute: true);
+        httpApi.UseDaprTracing(runtime.Tracing);
         httpApi.MapWorkflowHttpApi(runtime);
         runtime.WorkflowPeers.Map(httpApi);
         httpApi.MapDaprHttpApi(runtime);
 
         var grpcApi = BuildHost(options, loggerFactory, options.GrpcPort, HttpProtocols.Http2, services =>
         {
-            services.AddGrpc(o => o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? ""));
+            services.AddGrpc(o =>
+            {
+                o.Interceptors.Add<GrpcTracingInterceptor>(runtime.Tracing);
+                o.Interceptors.Add<ApiTokenInterceptor>(options.ApiToken ?? "");
+            });
             services.AddSingleton(runtime);
         });
         runtime.Calls.Hook(grpcApi, mapRoute: false);
@@ -217,7 +237,7 @@ public sealed class Sidecar : IAsyncDisposable
             EventDelivery delivery;
             try
             {
-                delivery = new EventDelivery(subscription, pubsub, _runtime.App, _runtime.Resiliency, _runtime.Faults, _runtime.Logger);
+                delivery = new EventDelivery(subscription, pubsub, _runtime.App, _runtime.Resiliency, _runtime.Faults, _runtime.Tracing, _runtime.Logger);
             }
             catch (FormatException e)
             {
@@ -287,6 +307,7 @@ public sealed class Sidecar : IAsyncDisposable
         await _grpcApi.DisposeAsync();
         await _runtime.Components.DisposeAsync();
         _runtime.App.Dispose();
+        _runtime.Tracing.Dispose(); // flushes the exporters' batches
     }
 
     public async ValueTask DisposeAsync() => await StopAsync();

@@ -21,6 +21,10 @@ public sealed record SidecarOptions
 
     public IReadOnlyList<string> ResourcesPaths { get; init; } = [];
 
+    /// <summary>--config: the Dapr Configuration file; null runs with daprd's default configuration. Only its
+    /// spec.tracing is read (Tracing/DaprConfiguration.cs).</summary>
+    public string? ConfigFile { get; init; }
+
     public string Namespace { get; init; } = "default";
 
     /// <summary>DAPR_API_TOKEN: required from callers of this sidecar's APIs.</summary>

@@ -4,6 +4,7 @@ using DevSidecar.PubSub;
 using DevSidecar.Resiliency;
 using DevSidecar.Resources;
 using DevSidecar.State;
+using DevSidecar.Tracing;
 using DevSidecar.Workflow;
 using Microsoft.Extensions.Logging;
 
@@ -12,9 +13,10 @@ namespace DevSidecar.Hosting;
 /// <summary>Everything one sidecar's HTTP and gRPC front ends share.</summary>
 public sealed class SidecarRuntime
 {
-    public SidecarRuntime(SidecarOptions options, ResourceSet resources, ComponentRegistry components, ILoggerFactory loggerFactory)
+    public SidecarRuntime(SidecarOptions options, ResourceSet resources, ComponentRegistry components, ILoggerFactory loggerFactory, SidecarTracing tracing)
     {
         Options = options;
+        Tracing = tracing;
         Logger = loggerFactory.CreateLogger($"DevSidecar.{options.AppId}");
         Components = components;
         DeclarativeSubscriptions = resources.Subscriptions;
@@ -25,7 +27,7 @@ public sealed class SidecarRuntime
         App = new AppChannel.AppChannel(options, Logger);
         Registry = new SidecarRegistry(options.RegistryDirectory);
         InternalToken = Guid.NewGuid().ToString("N");
-        Invocation = new InvocationProxy(options, App, Registry, InternalToken, Resiliency, Logger);
+        Invocation = new InvocationProxy(options, App, Registry, InternalToken, Resiliency, tracing, Logger);
         // Workflows run only on the store marked actorStateStore, as in daprd: without one its actor runtime, and so
         // every workflow call, is unavailable.
         var workflowStore = Components.StateStores.Values.FirstOrDefault(s => s.Spec.Get("actorStateStore") == "true");
@@ -36,6 +38,9 @@ public sealed class SidecarRuntime
     }
 
     public SidecarOptions Options { get; }
+
+    /// <summary>This sidecar's sampler and exporters (its Configuration's spec.tracing).</summary>
+    public SidecarTracing Tracing { get; }
     public ILogger Logger { get; }
     public ComponentRegistry Components { get; }
     public IReadOnlyList<SubscriptionSpec> DeclarativeSubscriptions { get; }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.AspNetCore.WebUtilities;
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
@@ -7,6 +6,7 @@ using System.Security.Cryptography;
 using DevSidecar.Api;
 using DevSidecar.Hosting;
 using DevSidecar.Resiliency;
+using DevSidecar.Tracing;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -25,7 +25,7 @@ namespace DevSidecar.Invocation;
 /// (chunked) is streamed, and then never retried.
 /// </summary>
 public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChannel app, SidecarRegistry registry, string internalToken,
-    ResiliencyPolicies resiliency, ILogger logger)
+    ResiliencyPolicies resiliency, SidecarTracing tracing, ILogger logger)
 {
     /// <summary>The route a sidecar serves for calls forwarded by other sidecars.</summary>
     public const string InternalPrefix = "/v1.0-devsidecar/invoke/";
@@ -67,6 +67,7 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     public async Task InvokeAsync(HttpContext context, string targetAppId, string method)
     {
         var policy = resiliency.Endpoint(targetAppId, method);
+        ApiSpan.Of(context)?.Invoking(targetAppId, method);
         // Go's server reports an unknown length (chunked) as -1: daprd streams such a body and cannot send it twice.
         var streaming = context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0;
         var body = streaming ? null : await ReadBodyAsync(context);
@@ -115,7 +116,7 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     private async Task<HttpResponseMessage> SendAsync(HttpContext context, string targetAppId, string method, byte[]? body, bool streaming, CancellationToken ct)
     {
         if (targetAppId == options.AppId)
-            return await SendToAppAsync(context, method, body, callerAppId: options.AppId, callerNamespace: options.Namespace, ct);
+            return await SendToAppAsync(context, method, body, callerAppId: options.AppId, callerNamespace: options.Namespace, ApiSpan.Of(context)?.Span, ct);
         // daprd's built-in retries: only for a target with no policy of its own, only when its sidecar is unreachable
         // (gRPC Unavailable), and not for a streamed body.
         if (streaming || resiliency.AppTargeted(targetAppId)) return await SendToSidecarAsync(context, targetAppId, method, body, refresh: false, ct);
@@ -142,7 +143,8 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
     private async Task<HttpResponseMessage> SendToSidecarAsync(HttpContext context, string targetAppId, string method, byte[]? body, bool refresh, CancellationToken ct)
     {
         var target = registry.Next(targetAppId, refresh) ?? throw new InvalidOperationException($"couldn't find service: {targetAppId}");
-        using var request = CreateRequest(context, new Uri($"http://127.0.0.1:{target.HttpPort}{InternalPrefix}{method}{context.Request.QueryString}"), body);
+        using var request = CreateRequest(context, new Uri($"http://127.0.0.1:{target.HttpPort}{InternalPrefix}{method}{context.Request.QueryString}"), body,
+            ApiSpan.Of(context)?.Span);
         request.Headers.TryAddWithoutValidation(InternalTokenHeader, target.InternalToken);
         request.Headers.TryAddWithoutValidation("dapr-caller-app-id", options.AppId);
         request.Headers.TryAddWithoutValidation("dapr-caller-namespace", options.Namespace);
@@ -158,19 +160,34 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
             return;
         }
         var body = context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0 ? null : await ReadBodyAsync(context);
-        using var response = await SendToAppAsync(context, method, body,
-            callerAppId: context.Request.Headers["dapr-caller-app-id"].ToString(),
-            callerNamespace: context.Request.Headers["dapr-caller-namespace"].ToString(), context.RequestAborted);
-        await CopyAsync(context, response);
+        // daprd's server span for the internal CallLocalStream, the child of the caller's sidecar span (grpc_tracing.go
+        // GRPCTraceStreamServerInterceptor, spanAttributesMapFromGRPC): the app's request carries it.
+        using var span = tracing.Start($"CallLocal/{options.AppId}/{method}", ActivityKind.Server,
+            context.Request.Headers["traceparent"].FirstOrDefault(), context.Request.Headers["tracestate"].FirstOrDefault());
+        span?.SetTag("rpc.service", "ServiceInvocation").SetTag("dapr.invoke_method", ApiTracing.NonEmpty(method))
+            .SetTag("dapr.protocol", "grpc").SetTag("dapr.api", "/dapr.proto.internals.v1.ServiceInvocation/CallLocalStream");
+        try
+        {
+            using var response = await SendToAppAsync(context, method, body,
+                callerAppId: context.Request.Headers["dapr-caller-app-id"].ToString(),
+                callerNamespace: context.Request.Headers["dapr-caller-namespace"].ToString(), span, context.RequestAborted);
+            await CopyAsync(context, response);
+        }
+        catch (DaprError e)
+        {
+            span?.SetError(e.Message);
+            throw;
+        }
     }
 
-    private async Task<HttpResponseMessage> SendToAppAsync(HttpContext context, string method, byte[]? body, string callerAppId, string callerNamespace, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendToAppAsync(HttpContext context, string method, byte[]? body, string callerAppId, string callerNamespace,
+        SidecarSpan? span, CancellationToken ct)
     {
         if (app.BaseAddress is null)
             throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app channel is not initialized: the sidecar has no app port");
         if (!app.Healthy)
             throw DaprError.DirectInvoke($"failed to invoke, id: {options.AppId}, err: app is not in a healthy state");
-        using var request = CreateRequest(context, app.UriFor(method + context.Request.QueryString), body);
+        using var request = CreateRequest(context, app.UriFor(method + context.Request.QueryString), body, span);
         request.Headers.TryAddWithoutValidation("dapr-caller-app-id", callerAppId);
         request.Headers.TryAddWithoutValidation("dapr-callee-app-id", options.AppId);
         request.Headers.TryAddWithoutValidation("dapr-caller-namespace", callerNamespace);
@@ -195,8 +212,10 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
         return buffer.ToArray();
     }
 
-    /// <summary>The request to send on: <paramref name="body"/> when it was read, else the caller's body streamed (chunked).</summary>
-    private static HttpRequestMessage CreateRequest(HttpContext context, Uri uri, byte[]? body)
+    /// <summary>The request to send on: <paramref name="body"/> when it was read, else the caller's body streamed (chunked).
+    /// It carries the sidecar's span as its trace context; with tracing off, the caller's traceparent as it came (daprd
+    /// v1.17.9 pkg/messaging/v1/util.go processHTTPToHTTPTraceHeaders, pkg/channel/http/http_channel.go).</summary>
+    private static HttpRequestMessage CreateRequest(HttpContext context, Uri uri, byte[]? body, SidecarSpan? span)
     {
         var request = new HttpRequestMessage(HttpMethod.Parse(context.Request.Method), uri);
         if (body is not null) request.Content = new ByteArrayContent(body);
@@ -209,7 +228,16 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
             if (!request.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
                 request.Content?.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values);
         }
-        if (!request.Headers.Contains("traceparent")) request.Headers.TryAddWithoutValidation("traceparent", TraceContext.NewTraceParent());
+        if (span is not null)
+        {
+            request.Headers.Remove("traceparent");
+            request.Headers.TryAddWithoutValidation("traceparent", span.TraceParent);
+            if (span.TraceState is { } state)
+            {
+                request.Headers.Remove("tracestate");
+                request.Headers.TryAddWithoutValidation("tracestate", state);
+            }
+        }
         return request;
     }
 
@@ -269,37 +297,27 @@ public sealed class InvocationProxy(SidecarOptions options, AppChannel.AppChanne
 }
 
 /// <summary>
-/// W3C trace context as daprd carries it, and the dev sidecar's own spans (its ActivitySource, named and attributed
-/// as daprd's, daprd v1.17.9 pkg/diagnostics). Nothing is recorded unless a listener (an OpenTelemetry tracer provider
-/// that adds <see cref="SourceName"/>) asks for it.
+/// W3C trace context as daprd carries it, and the dev sidecar's spans that are not API calls. Each sidecar records
+/// through its own ActivitySource, named <see cref="SourceName"/>.{appId}.{n} (Tracing/SidecarTracing.cs): a listener
+/// that wants every sidecar's spans adds <c>DevSidecar.*</c>.
 /// </summary>
 public static class TraceContext
 {
     public const string SourceName = "DevSidecar";
 
-    public static readonly ActivitySource Source = new(SourceName);
-
     /// <summary>
-    /// daprd's span around one delivery (StartInternalCallbackSpan, "pubsub/{topic}", a client span): the child of the
-    /// CloudEvent's <c>traceparent</c>, or of its <c>traceid</c> when it has no <c>traceparent</c>; a new root when
-    /// that value is not a valid W3C traceparent; none when the event has neither (daprd v1.17.9
-    /// pkg/runtime/subscription/postman/http/http.go). Returns the span (null when nobody listens) and the
-    /// <c>traceparent</c> the delivery request carries, which daprd's app channel sets from its span.
+    /// daprd's span around one delivery (StartInternalCallbackSpan, "pubsub/{topic}", a client span with
+    /// messaging.system and messaging.destination.name): the child of the CloudEvent's <c>traceparent</c>, or of its
+    /// <c>traceid</c> when it has no <c>traceparent</c>; a new root when that value is not a valid W3C traceparent;
+    /// none when the event has neither, or tracing is off (daprd v1.17.9 pkg/runtime/subscription/postman/http/http.go).
+    /// The delivery request carries the span's context, as daprd's app channel sets it.
     /// </summary>
-    public static (Activity? Span, string? TraceParent) StartDelivery(string topic, string? traceParent, string? traceState)
+    public static SidecarSpan? StartDelivery(SidecarTracing tracing, string topic, string? traceParent, string? traceState)
     {
-        if (traceParent is null) return (null, null);
-        var valid = ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
-        var span = Source.StartActivity($"pubsub/{topic}", ActivityKind.Client, valid ? parent : default);
+        if (traceParent is null) return null;
+        var span = tracing.Start($"pubsub/{topic}", ActivityKind.Client, traceParent, traceState);
         span?.SetTag("messaging.system", "pubsub").SetTag("messaging.destination.name", topic);
-        return (span, span?.Id ?? (valid ? traceParent : NewTraceParent()));
-    }
-
-    /// <summary>daprd's UpdateSpanStatusFromHTTPStatus: an error from 400 on, "Code(404): Not Found".</summary>
-    public static void SetHttpStatus(Activity? span, int status)
-    {
-        if (span is not null && status >= 400)
-            span.SetStatus(ActivityStatusCode.Error, $"Code({status}): {(ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } text ? text : "Unknown")}");
+        return span;
     }
 
     /// <summary>A new W3C traceparent, sampled.</summary>

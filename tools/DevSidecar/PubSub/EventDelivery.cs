@@ -7,6 +7,8 @@ using DevSidecar.Resiliency;
 using DevSidecar.Resources;
 using Microsoft.Extensions.Logging;
 
+using DevSidecar.Tracing;
+
 namespace DevSidecar.PubSub;
 
 /// <summary>
@@ -29,10 +31,12 @@ public sealed class EventDelivery
     private readonly ILogger _logger;
     private readonly List<(RouteMatcher Matcher, string Path)> _rules;
     private readonly DeliveryFaults _faults;
+    private readonly SidecarTracing _tracing;
 
-    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, ResiliencyPolicies resiliency, DeliveryFaults faults, ILogger logger)
+    public EventDelivery(SubscriptionSpec subscription, IPubSub pubsub, AppChannel.AppChannel app, ResiliencyPolicies resiliency, DeliveryFaults faults, SidecarTracing tracing, ILogger logger)
     {
         _faults = faults;
+        _tracing = tracing;
         _subscription = subscription;
         _pubsub = pubsub;
         _app = app;
@@ -113,17 +117,19 @@ public sealed class EventDelivery
         }
         var tracestate = Field(cloudEvent, "tracestate");
         // The span is the current activity while the request is sent, so an HttpClient span is its child, not a new trace.
-        var (span, traceparent) = TraceContext.StartDelivery(message.Topic, Field(cloudEvent, "traceparent") ?? Field(cloudEvent, "traceid"), tracestate);
-        using var _ = span;
-        if (traceparent is not null) request.Headers.TryAddWithoutValidation("traceparent", traceparent);
-        if (tracestate is { Length: > 0 }) request.Headers.TryAddWithoutValidation("tracestate", tracestate);
+        using var span = TraceContext.StartDelivery(_tracing, message.Topic, Field(cloudEvent, "traceparent") ?? Field(cloudEvent, "traceid"), tracestate);
+        if (span is not null)
+        {
+            request.Headers.TryAddWithoutValidation("traceparent", span.TraceParent);
+            if (span.TraceState is { } state) request.Headers.TryAddWithoutValidation("tracestate", state);
+        }
         _app.Stamp(request);
 
         HttpResponseMessage response;
         try
         {
             response = await _app.Http.SendAsync(request, cancellationToken);
-            TraceContext.SetHttpStatus(span, (int)response.StatusCode);
+            span?.SetHttpStatus((int)response.StatusCode);
         }
         catch (HttpRequestException e)
         {
