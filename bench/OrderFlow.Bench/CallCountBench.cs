@@ -130,22 +130,9 @@ public static class CallCountBench
 
     private static async Task<HashSet<string>> PlaceAsync(HttpClient ordersApp, List<string> skus, int count, string prefix)
     {
-        var ids = new HashSet<string>();
-        var run = Guid.NewGuid().ToString("N")[..6];
-        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Concurrency }, async (i, ct) =>
-        {
-            using var response = await ordersApp.PostAsJsonAsync("orders", new
-            {
-                customerId = $"{prefix}-{run}-{i}",
-                items = new[] { new { sku = skus[i % skus.Count], quantity = 1 } },
-                amount = 10m,
-                shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
-            }, ct);
-            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
-            var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json, ct);
-            lock (ids) ids.Add(accepted!.OrderId);
-        });
-        return ids;
+        var (ids, errors, firstError) = await OrderFlowBench.PlaceAllAsync(ordersApp, skus, count, prefix, Concurrency);
+        if (errors > 0) throw new InvalidOperationException($"{errors} of {count} orders were refused; the first: {firstError}");
+        return [.. ids];
     }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);

@@ -96,7 +96,7 @@ public static class OrderFlowBench
         // A time box per run keeps the whole bench under ten minutes: orders not placed or not terminal by then are reported as such.
         var budget = TimeSpan.FromSeconds(o.Quick ? 45 : 100);
         using var placeDeadline = new CancellationTokenSource(budget);
-        var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench", placeDeadline.Token);
+        var (ids, errors, firstError) = await PlaceAllAsync(orders, skus, o.Orders, "bench", deadline: placeDeadline.Token);
         var placeSeconds = placing.Elapsed.TotalSeconds;
         var remaining = budget - placing.Elapsed;
         var views = await WaitTerminalAsync(orders, ids.Count, remaining > TimeSpan.FromSeconds(15) ? remaining : TimeSpan.FromSeconds(15), ids.ToHashSet());
@@ -131,8 +131,10 @@ public static class OrderFlowBench
         return (placed, compiled);
     }
 
-    private static async Task<(List<string> Ids, int Errors, string? FirstError)> PlaceAllAsync(HttpClient orders, List<string> skus, int count, string prefix,
-        CancellationToken deadline = default)
+    /// <summary>Places <paramref name="count"/> orders of one item each (the SKUs in turn), <paramref name="concurrency"/> at a
+    /// time; returns the accepted ids, the failures and the first failure's message.</summary>
+    internal static async Task<(List<string> Ids, int Errors, string? FirstError)> PlaceAllAsync(HttpClient orders, List<string> skus, int count, string prefix,
+        int concurrency = Concurrency, CancellationToken deadline = default)
     {
         var ids = new List<string>();
         var errors = 0;
@@ -140,26 +142,26 @@ public static class OrderFlowBench
         var run = Guid.NewGuid().ToString("N")[..6];
         try
         {
-        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Concurrency, CancellationToken = deadline }, async (i, ct) =>
-        {
-            try
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = deadline }, async (i, ct) =>
             {
-                using var response = await orders.PostAsJsonAsync("orders", new
+                try
                 {
-                    customerId = $"{prefix}-{run}-{i}",
-                    items = new[] { new { sku = skus[i % skus.Count], quantity = 1 } },
-                    amount = 10m,
-                    shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
-                }, ct);
-                if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
-                var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json, ct);
-                lock (ids) ids.Add(accepted!.OrderId);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                if (Interlocked.Increment(ref errors) == 1) firstError = e.Message;
-            }
-        });
+                    using var response = await orders.PostAsJsonAsync("orders", new
+                    {
+                        customerId = $"{prefix}-{run}-{i}",
+                        items = new[] { new { sku = skus[i % skus.Count], quantity = 1 } },
+                        amount = 10m,
+                        shipTo = new { street = "1 Canal St", city = "Utrecht", country = "NL" },
+                    }, ct);
+                    if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                    var accepted = await response.Content.ReadFromJsonAsync<OrdersApi.OrderAccepted>(Json, ct);
+                    lock (ids) ids.Add(accepted!.OrderId);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    if (Interlocked.Increment(ref errors) == 1) firstError = e.Message;
+                }
+            });
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
