@@ -5,8 +5,9 @@ namespace Docs.Tests;
 
 /// <summary>
 /// What may differ between the doc's output and a run's: generated ids, timestamps, durations in ms and the HTTP
-/// Date/Server headers. Both sides are normalized the same way; everything else (status lines, headers, JSON values,
-/// the order of lines) must match exactly. Nondeterministic output is the doc's to summarise (jq, sort, uniq -c),
+/// Date, Server and traceparent headers (the sidecar's span, on every API answer as daprd's HTTPTraceMiddleware sets
+/// it). Both sides are normalized the same way; everything else (status lines, headers, JSON values, the order of
+/// lines) must match exactly. Nondeterministic output is the doc's to summarise (jq, sort, uniq -c),
 /// not this class's to forgive.
 /// </summary>
 public static partial class Output
@@ -25,7 +26,7 @@ public static partial class Output
     {
         var lines = text.Replace("\r", "").Split('\n')
             .Select(line => Rules.Aggregate(line, (current, rule) => rule.Pattern.Replace(current, rule.Replacement)).TrimEnd())
-            .Where(line => !HttpDateOrServer().IsMatch(line))
+            .Where(line => !VaryingHeader().IsMatch(line))
             .ToList();
         while (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
         while (lines.Count > 0 && lines[0].Length == 0) lines.RemoveAt(0);
@@ -51,8 +52,8 @@ public static partial class Output
     }
 
     /// <summary>A header line, also behind a time prefix (<c>date +%T.%3N</c> before each line of a stream).</summary>
-    [GeneratedRegex(@"^(<time> )?(Date|Server):", RegexOptions.IgnoreCase)]
-    private static partial Regex HttpDateOrServer();
+    [GeneratedRegex(@"^(<time> )?(Date|Server|traceparent):", RegexOptions.IgnoreCase)]
+    private static partial Regex VaryingHeader();
 
     [GeneratedRegex(@"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?")]
     private static partial Regex IsoTimestamp();

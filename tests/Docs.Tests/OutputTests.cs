@@ -1,10 +1,10 @@
 namespace Docs.Tests;
 
-/// <summary>What the walk-through comparison forgives (generated ids, times, Date/Server) and what it does not.</summary>
+/// <summary>What the walk-through comparison forgives (generated ids, times, Date/Server/traceparent) and what it does not.</summary>
 public sealed class OutputTests
 {
     [Fact]
-    public void Ids_timestamps_times_and_date_headers_are_normalized()
+    public void Ids_timestamps_times_and_date_server_and_traceparent_headers_are_normalized()
     {
         var doc = """
             HTTP/1.1 504 Gateway Timeout
@@ -17,6 +17,7 @@ public sealed class OutputTests
         var run = """
             HTTP/1.1 504 Gateway Timeout
             Server: Kestrel
+            traceparent: 00-458f113b30b31418425b27bd616b177f-b61d97797ff6cbfe-01
 
             {"correlationId":"0123456789abcdef0123456789abcdef","at":"2026-12-01T19:37:27Z","traceId":"00-00000000000000000000000000000001-0000000000000002-01","elapsedMs":7}
             19:37:27.356 {"jobId":"00000000-0000-0000-0000-000000000001"}

@@ -106,6 +106,6 @@ public sealed partial class StartedSuite : IAsyncDisposable
     [GeneratedRegex(@"appDirPath:\s*\./(?<dir>\S+)\s*\n(?:\s+\w+:.*\n)*?\s+command:\s*\[""dotnet"",\s*""(?<dll>[^""]+)""\]")]
     private static partial Regex AppDll();
 
-    [GeneratedRegex(@"((?:-|appDirPath:)\s+)\./")]
+    [GeneratedRegex(@"((?:-|appDirPath:|configFilePath:)\s+)\./")]
     private static partial Regex RelativePath();
 }
