@@ -128,6 +128,16 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
             Above(callee)!.Source.Name.Should().StartWith($"DevSidecar.{AppIds.Orchestrator}.");
             Above(callee)!.GetTagItem("net.peer.name").Should().Be(AppIds.Payments);
             callee.GetTagItem("dapr.api").Should().Be("/dapr.proto.internals.v1.ServiceInvocation/CallLocalStream");
+
+            // The orchestrator's sidecar makes daprd's workflow engine spans (durabletask-go's) in the order's trace; the
+            // orchestration span comes when the workflow ends, and the trace is still one tree.
+            var withEngine = await Wait.ForAsync(() => Task.FromResult(spans.Of(traceId)),
+                t => t.Any(s => s.DisplayName == "orchestration||OrderWorkflow") && Orphans(t).Count == 0,
+                $"the workflow's orchestration span in the trace of order {orderId}", Wait.EndToEndTimeout);
+            var engine = withEngine.Where(s => s.Source.Name.StartsWith($"DevSidecar.{AppIds.Orchestrator}.")).ToDictionary(s => s.SpanId);
+            var orchestration = engine.Values.Single(s => s.DisplayName == "orchestration||OrderWorkflow");
+            engine[orchestration.ParentSpanId].DisplayName.Should().Be("create_orchestration||OrderWorkflow");
+            engine.Values.Should().Contain(s => s.DisplayName.StartsWith("activity||") && s.ParentSpanId == orchestration.SpanId);
         }
     }
 

@@ -1,5 +1,6 @@
 using Dapr.DurableTask.Protobuf;
 using DevSidecar.Hosting;
+using DevSidecar.Tracing;
 using DevSidecar.Workflow;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -26,7 +27,7 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
         string id;
         try
         {
-            id = await Engine.StartAsync(request, parent: null, router: null, context.CancellationToken);
+            id = await Engine.StartAsync(request, parent: null, router: null, context.CancellationToken, ApiSpan.Of(context.GetHttpContext())?.Span);
         }
         catch (RpcException e)
         {

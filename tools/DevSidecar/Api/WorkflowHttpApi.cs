@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Serialization;
 using DevSidecar.Hosting;
+using DevSidecar.Tracing;
 using DevSidecar.Workflow;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.AspNetCore.Builder;
@@ -56,7 +57,8 @@ public static class WorkflowHttpApi
                 var input = await BodyAsync(context) ?? "";
                 await engine.WaitForWorkerAsync(ct);
                 var id = await Engine("ERR_START_WORKFLOW", $"error starting workflow '{nameOrId}'", instanceId, () =>
-                    engine.StartAsync(new CreateInstanceRequest { Name = nameOrId, InstanceId = instanceId, Input = input }, parent: null, router: null, ct));
+                    engine.StartAsync(new CreateInstanceRequest { Name = nameOrId, InstanceId = instanceId, Input = input }, parent: null, router: null, ct,
+                        ApiSpan.Of(context)?.Span));
                 return Results.Json(new Dictionary<string, string> { ["instanceID"] = id }, HttpApiJson.Web.DictionaryStringString,
                     statusCode: StatusCodes.Status202Accepted);
             case "terminate":

@@ -34,6 +34,7 @@ public sealed class SidecarRuntime
         Workflows = new WorkflowEngine(options.AppId, workflowStore, Logger);
         WorkflowPeers = new SidecarWorkflowPeers(Registry, Workflows, InternalToken, Logger);
         Workflows.Peers = WorkflowPeers;
+        Workflows.Tracing.Sidecar = tracing;
         foreach (var (key, value) in options.ExtendedMetadata) ExtendedMetadata[key] = value;
     }
 

@@ -59,9 +59,31 @@ public sealed class SidecarTracing : IDisposable
     /// root; null when tracing is off. Sampled as daprd's ParentBased(TraceIDRatioBased(rate)) sampler decides
     /// (pkg/diagnostics/tracing_sampler.go): a parent's sampled flag wins, a root is sampled by its trace id.
     /// </summary>
-    public SidecarSpan? Start(string name, ActivityKind kind, string? traceParent, string? traceState)
+    public SidecarSpan? Start(string name, ActivityKind kind, string? traceParent, string? traceState) =>
+        Enabled ? StartSpan(name, kind, traceParent, traceState, detached: false) : null;
+
+    /// <summary>
+    /// Whether daprd sets the global tracer provider that durabletask-go's workflow engine traces through: only with an
+    /// exporter, or a samplingRate written (then with a null exporter), whatever the rate (dapr v1.17.9
+    /// pkg/runtime/runtime.go setupTracing, trace.go RegisterTracerProvider). Without it the engine's spans are no-ops.
+    /// </summary>
+    public bool HasProvider => Spec.HasExporter || Spec.SamplingRate.Length > 0;
+
+    /// <summary>
+    /// A span of the workflow engine (durabletask-go's tracer on daprd's provider, so a rate of 0 still honours a
+    /// sampled parent): detached, it never becomes Activity.Current, since it outlives the call that starts it.
+    /// </summary>
+    public SidecarSpan StartDetached(string name, ActivityKind kind, string? traceParent, string? traceState, DateTime? startedAt = null)
     {
-        if (!Enabled) return null;
+        var current = Activity.Current;
+        var span = StartSpan(name, kind, traceParent, traceState, detached: true);
+        Activity.Current = current;
+        if (startedAt is { } at) span.SetStartTime(at);
+        return span;
+    }
+
+    private SidecarSpan StartSpan(string name, ActivityKind kind, string? traceParent, string? traceState, bool detached)
+    {
         ActivityContext parent = default;
         var hasParent = traceParent is not null && ActivityContext.TryParse(traceParent, traceState, isRemote: true, out parent);
         var traceId = hasParent ? parent.TraceId : ActivityTraceId.CreateRandom();
@@ -80,7 +102,7 @@ public sealed class SidecarTracing : IDisposable
             return new SidecarSpan(null, traceId, ActivitySpanId.CreateRandom(), sampled, hasParent ? parent.TraceState : null);
         }
         activity.ActivityTraceFlags |= ActivityTraceFlags.Recorded;
-        return new SidecarSpan(activity, activity.TraceId, activity.SpanId, true, activity.TraceStateString, previous);
+        return new SidecarSpan(activity, activity.TraceId, activity.SpanId, true, activity.TraceStateString, previous, detached);
     }
 
     /// <summary>OpenTelemetry Go's TraceIDRatioBased: the trace id's low 8 bytes, shifted right by one, below rate·2⁶³.</summary>
@@ -109,12 +131,14 @@ public sealed class SidecarSpan : IDisposable
 {
     private readonly Activity? _activity;
     private readonly Activity? _previous;
+    private readonly bool _detached;
     private int _ended;
 
-    internal SidecarSpan(Activity? activity, ActivityTraceId traceId, ActivitySpanId spanId, bool sampled, string? traceState, Activity? previous = null)
+    internal SidecarSpan(Activity? activity, ActivityTraceId traceId, ActivitySpanId spanId, bool sampled, string? traceState, Activity? previous = null, bool detached = false)
     {
         _activity = activity;
         _previous = previous;
+        _detached = detached;
         Sampled = sampled;
         TraceParent = $"00-{traceId.ToHexString()}-{spanId.ToHexString()}-{(sampled ? "01" : "00")}";
         TraceState = string.IsNullOrEmpty(traceState) ? null : traceState;
@@ -130,6 +154,14 @@ public sealed class SidecarSpan : IDisposable
 
     /// <summary>Whether attributes are worth computing: the span is sampled and recorded by a listener.</summary>
     public bool Recording => _activity is not null;
+
+    public SidecarSpan SetTag(string key, long value)
+    {
+        _activity?.SetTag(key, value);
+        return this;
+    }
+
+    public void SetStartTime(DateTime utc) => _activity?.SetStartTime(utc);
 
     public void SetName(string name)
     {
@@ -168,6 +200,14 @@ public sealed class SidecarSpan : IDisposable
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _ended, 1) == 1 || _activity is null) return;
+        if (_detached)
+        {
+            // Stopping sets Activity.Current to the span's parent: the caller's current span stays current.
+            var current = Activity.Current;
+            _activity.Stop();
+            Activity.Current = current;
+            return;
+        }
         _activity.Stop();
         if (Activity.Current is null || Activity.Current == _activity) Activity.Current = _previous;
     }

@@ -4,6 +4,7 @@ using System.Threading.Channels;
 using Dapr.DurableTask.Protobuf;
 using DevSidecar.Hosting;
 using DevSidecar.State;
+using DevSidecar.Tracing;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
@@ -40,7 +41,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
     /// A work item on its way to a worker. Key identifies it among the outstanding ones, as daprd matches completions:
     /// by instance id, and task id for an activity. ReplyTo is the app whose engine waits for an activity (null: this one).
     /// </summary>
-    private sealed record Dispatch(string Key, WorkItem Item, int Turn = 0, string? ReplyTo = null, TaskRouter? Router = null);
+    private sealed record Dispatch(string Key, WorkItem Item, int Turn = 0, string? ReplyTo = null, TaskRouter? Router = null, SidecarSpan? Span = null);
 
     public WorkflowEngine(string appId, IStateStore? store, ILogger logger)
     {
@@ -54,6 +55,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
 
     /// <summary>How this engine reaches the engines of other apps; none until the sidecar sets it.</summary>
     public IWorkflowPeers? Peers { get; set; }
+
+    /// <summary>The engine's spans and trace context (<see cref="WorkflowTracing"/>); the sidecar gives it its tracing.</summary>
+    public WorkflowTracing Tracing { get; } = new();
 
     public int ConnectedWorkers => Volatile.Read(ref _connectedWorkers);
 
@@ -73,7 +77,8 @@ public sealed class WorkflowEngine : IAsyncDisposable
     /// an id in use by an instance that has not finished (pending, running, suspended, stalled) is refused with
     /// Unknown; a finished one is wiped and created again. The request's version and tags are not kept, as there.
     /// </summary>
-    public async Task<string> StartAsync(CreateInstanceRequest request, ParentInstanceInfo? parent, TaskRouter? router, CancellationToken ct)
+    public async Task<string> StartAsync(CreateInstanceRequest request, ParentInstanceInfo? parent, TaskRouter? router, CancellationToken ct,
+        SidecarSpan? apiSpan = null)
     {
         var instanceId = request.InstanceId;
         var startAt = request.ScheduledStartTimestamp?.ToDateTime();
@@ -88,7 +93,8 @@ public sealed class WorkflowEngine : IAsyncDisposable
             WorkflowInstance = new Dapr.DurableTask.Protobuf.WorkflowInstance { InstanceId = instanceId, ExecutionId = instance.ExecutionId },
             ScheduledStartTimestamp = request.ScheduledStartTimestamp,
             ParentInstance = parent,
-            ParentTraceContext = WorkflowTracing.Sampled(request.ParentTraceContext),
+            // A child keeps its parent workflow's context; a client's start makes the create_orchestration span.
+            ParentTraceContext = parent is null ? Tracing.CreateOrchestration(request, apiSpan) : WorkflowTracing.Sampled(request.ParentTraceContext),
         };
         instance.Inbox.Add(new HistoryEvent
         {
@@ -269,6 +275,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
             return;
         }
         var request = dispatch.Item.ActivityRequest;
+        dispatch.Span?.Dispose(); // the activity span ends when the worker answers (a failed activity is no span error)
         // The execution id comes from the scheduled task, not from the worker's answer (durabletask-go executor.go).
         var completion = response.FailureDetails is { } failure
             ? new HistoryEvent { EventId = -1, Timestamp = Now(), TaskFailed = new TaskFailedEvent { TaskScheduledId = request.TaskId, FailureDetails = failure, TaskExecutionId = request.TaskExecutionId } }
@@ -460,6 +467,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
                 var complete = action.CompleteWorkflow;
                 if (complete.WorkflowStatus == OrchestrationStatus.ContinuedAsNew)
                 {
+                    Tracing.Ended(instance, OrchestrationStatus.ContinuedAsNew, null);
                     ContinueAsNew(instance, complete);
                     break;
                 }
@@ -474,6 +482,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
                     ExecutionCompleted = new ExecutionCompletedEvent { WorkflowStatus = complete.WorkflowStatus, Result = output, FailureDetails = complete.FailureDetails },
                 });
                 Finish(instance, complete.WorkflowStatus, output, complete.FailureDetails);
+                Tracing.Ended(instance, complete.WorkflowStatus, complete.FailureDetails);
                 _logger.LogInformation("workflow instance {InstanceId} {Status}", instance.InstanceId, complete.WorkflowStatus);
                 if (instance.Parent is { } parent)
                 {
@@ -735,8 +744,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
         var started = new HistoryEvent { EventId = -1, Timestamp = Now(), WorkflowStarted = new WorkflowStartedEvent() };
         instance.Inbox.Insert(0, started);
         // The workflow's span id is set on its first turn, when it has a trace context (durabletask-go orchestration.go).
-        if (instance.History.Count == 0 && instance.Inbox.FirstOrDefault(e => e.ExecutionStarted is not null)?.ExecutionStarted is { ParentTraceContext: { } parentTrace } first)
-            first.WorkflowSpanID ??= WorkflowTracing.SpanId(parentTrace.TraceParent);
+        if (instance.History.Count == 0 && instance.Inbox.FirstOrDefault(e => e.ExecutionStarted is not null)?.ExecutionStarted is { } first)
+            Tracing.FirstTurn(instance, first, started.Timestamp.ToDateTime());
+        foreach (var fired in instance.Inbox.Where(e => e.TimerFired is not null)) Tracing.TimerFired(instance, fired);
         instance.TurnEventCount = instance.Inbox.Count;
         instance.TurnInFlight = true;
         instance.TurnNumber++;
@@ -760,8 +770,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
     private void DispatchActivity(ActivityRequest request, string? replyTo, TaskRouter? router)
     {
         var key = ActivityKey(request.WorkflowInstance.InstanceId, request.TaskId);
+        var (carried, span) = Tracing.Activity(request);
         // daprd sets no completion token; completions are matched by instance and task id (durabletask-go backend/local).
-        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { ActivityRequest = request }, ReplyTo: replyTo, Router: router));
+        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { ActivityRequest = carried }, ReplyTo: replyTo, Router: router, Span: span));
     }
 
     private void ArmTimer(string instanceId, int timerId, Timestamp fireAt)
