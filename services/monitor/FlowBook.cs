@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dapr;
 using Dapr.Client;
 using Microsoft.Extensions.Options;
 using OrderFlow.Contracts;
@@ -7,7 +8,7 @@ using OrderFlow.ServiceDefaults;
 namespace OrderFlow.Monitor;
 
 /// <summary>Every order's timeline, kept in the state store, and the two decisions on it: stalled, and redrive.</summary>
-public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, FlowChanges changes, FlowStyles styles,
+public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, TimeProvider clock, FlowChanges changes,
     ILogger<FlowBook> logger)
 {
     private const string IndexKey = "flows-index";
@@ -24,7 +25,20 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
 
     public Task<IReadOnlyList<Flow>> ListOpenAsync(CancellationToken ct) => dapr.ReadIndexedAsync<Flow>(OpenIndexKey, Key, ct);
 
-    /// <summary>Records a flow event; events without an order id are not flow events and are ignored.</summary>
+    /// <summary>
+    /// Records a flow event in two calls for most events: one bulk read of the flow and its two index shards (with their
+    /// ETags), then one ETag-guarded write of the flow, in one transaction with the shards whenever they must change.
+    /// A flow's start costs one more: its index entries are written BEFORE the flow is created (first-write, single key),
+    /// so whoever reads the flow finds it indexed already, and the event that ends it removes it from the open index
+    /// under the shard's ETag. (One transaction of flow and shards would be one call fewer, but state.redis does not
+    /// enforce first-write in a transaction and applies its operations one by one, components-contrib v1.17.6
+    /// state/redis/redis.go: two first events of one order racing would both write the flow, and one step be lost.)
+    /// Events of one order arrive concurrently and out of order (the outbox announces order-placed a second after the
+    /// later steps may have run), so every attempt makes the shards match the flow as read: an ended flow listed as
+    /// open (a racer's start that lost its creation to the end) is removed, and the write that ends a flow always
+    /// carries the open shard's ETag, so that a shard read before a racer's add cannot pass. Events without an order
+    /// id are not flow events and are ignored.
+    /// </summary>
     public async Task RecordAsync(string topic, JsonElement data, string? app, string? traceId, CancellationToken ct)
     {
         if (!data.TryGetProperty("order", out var order) || !order.TryGetProperty("orderId", out var id) || id.GetString() is not { } orderId)
@@ -33,21 +47,116 @@ public sealed class FlowBook(DaprClient dapr, IOptions<MonitorOptions> options, 
             return;
         }
         var step = new FlowStep(topic, clock.GetUtcNow(), app, traceId);
-        bool started = false, repeated = false, ended = false;
-        var flow = await dapr.UpdateStateAsync<Flow>(Key(orderId), current =>
+        string flowKey = Key(orderId), indexShard = StateExtensions.ShardKey(IndexKey, orderId), openShard = StateExtensions.ShardKey(OpenIndexKey, orderId);
+        for (var attempt = 1; ; attempt++)
         {
-            var next = current is null ? Flow.Start(orderId, step, data) : current.With(step, data);
-            (started, repeated, ended) = (current is null, next is null, current is { IsOpen: true } && next is { IsOpen: false });
-            return next;
-        }, ct);
-        // The indexes change only when a flow starts and when it ends, not on every event. A redelivered event (the step
-        // is known already) sets them again, which repairs a crash between writing the flow and its indexes.
-        if (started || repeated) await dapr.AddToIndexAsync(IndexKey, orderId, ct);
-        if (flow!.IsOpen && (started || repeated)) await AddToOpenIndexAsync(orderId, ct);
-        else if (!flow.IsOpen && (ended || repeated)) await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
-        if (!repeated) changes.Announce(orderId);
-        if (flow.Style is null && step.Step != Topics.OrderPlaced) styles.Resolve(orderId);
+            var items = (await dapr.GetBulkStateAsync(Components.StateStore, [flowKey, indexShard, openShard], parallelism: 1, cancellationToken: ct))
+                .ToDictionary(i => i.Key);
+            var (current, etag) = dapr.Typed<Flow>(items[flowKey]);
+            var indexed = new Shard(dapr, items[indexShard]);
+            var open = new Shard(dapr, items[openShard]);
+            bool done;
+            if (current is null)
+            {
+                var started = Flow.Start(orderId, step, data);
+                done = await ListAsync(orderId, indexed, started.IsOpen ? open : null, ct) && await dapr.TryCreateStateAsync(flowKey, started, ct);
+                if (done) changes.Announce(orderId);
+            }
+            else
+            {
+                var next = current.With(step, data);
+                var flow = next ?? current;
+                var ended = current.IsOpen && !flow.IsOpen;
+                done = await WriteAsync(orderId, flowKey, flow, next is not null, etag, indexed, open.Lists(orderId) != flow.IsOpen || ended ? (open, flow.IsOpen) : null, ct);
+                if (done && next is not null) changes.Announce(orderId);
+            }
+            if (done) return;
+            if (attempt == 100) throw new InvalidOperationException($"gave up recording {topic} of order {orderId} after 100 conflicting writes");
+            await Task.Delay(Random.Shared.Next(1, 5 + attempt), ct);
+        }
     }
+
+    /// <summary>An index shard as a bulk read returned it.</summary>
+    private readonly record struct Shard(string Key, List<string> Ids, string ETag)
+    {
+        public Shard(DaprClient dapr, BulkStateItem item) : this(item.Key, dapr.Typed<List<string>>(item).Value ?? [], item.ETag ?? "") { }
+
+        public bool Exists => ETag.Length > 0;
+        public bool Lists(string id) => Ids.Contains(id);
+        public List<string> With(string id, bool listed) => listed ? (Lists(id) ? Ids : [.. Ids, id]) : [.. Ids.Where(i => i != id)];
+    }
+
+    /// <summary>Lists a flow about to be created in the flows index and (<paramref name="open"/> given) the open index:
+    /// one transaction under the shards' ETags; a shard not written yet has no ETag, so it takes the single-key path.
+    /// False when a shard changed since the read, for the caller to read again (its create has not happened).</summary>
+    private async Task<bool> ListAsync(string orderId, Shard indexed, Shard? open, CancellationToken ct)
+    {
+        Shard[] shards = [indexed, .. open is { } o ? [o] : Array.Empty<Shard>()];
+        var missing = shards.Where(s => !s.Lists(orderId)).ToList();
+        if (missing.Count == 0) return true;
+        if (missing.Any(s => !s.Exists))
+        {
+            foreach (var shard in missing) await dapr.AddToIndexAsync(shard.Key == indexed.Key ? IndexKey : OpenIndexKey, orderId, ct);
+            return true;
+        }
+        try
+        {
+            await dapr.ExecuteStateTransactionAsync(Components.StateStore, [.. missing.Select(s => ShardWrite(s, s.With(orderId, true)))], cancellationToken: ct);
+            return true;
+        }
+        catch (DaprException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Writes the flow (unless unchanged) under its ETag, with the flows shard when it misses the flow and the open shard
+    /// when <paramref name="open"/> says it must be written (listing the flow or not), all in one transaction; false when
+    /// something changed since the read (ETag conflict), for the caller to read again.
+    /// </summary>
+    private async Task<bool> WriteAsync(string orderId, string flowKey, Flow flow, bool changed, string etag, Shard indexed, (Shard Shard, bool Listed)? open,
+        CancellationToken ct)
+    {
+        var shardWrites = new List<(Shard Shard, bool Listed)>();
+        if (!indexed.Lists(orderId)) shardWrites.Add((indexed, true));
+        if (open is { } o) shardWrites.Add(o);
+        if (shardWrites.Count == 0)
+            return !changed || await dapr.TrySaveStateAsync(Components.StateStore, flowKey, flow, etag, FirstWrite, cancellationToken: ct);
+        if (shardWrites.Any(w => !w.Shard.Exists))
+        {
+            // The first entry of a shard (once per shard, ever): no ETag to carry the check, so the single-key way,
+            // after the flow: the add reads the flow again (AddToOpenIndexAsync), the removal reads the shard afresh.
+            if (changed && !await dapr.TrySaveStateAsync(Components.StateStore, flowKey, flow, etag, FirstWrite, cancellationToken: ct)) return false;
+            foreach (var (shard, listed) in shardWrites)
+            {
+                if (shard.Key == indexed.Key) await dapr.AddToIndexAsync(IndexKey, orderId, ct);
+                else if (listed) await AddToOpenIndexAsync(orderId, ct);
+                else await dapr.RemoveFromIndexAsync(OpenIndexKey, orderId, ct);
+            }
+            return true;
+        }
+        try
+        {
+            // The flow is written even when unchanged: its ETag is what ties the shards to the flow as read.
+            await dapr.ExecuteStateTransactionAsync(Components.StateStore,
+                [
+                    new StateTransactionRequest(flowKey, JsonSerializer.SerializeToUtf8Bytes(flow, dapr.JsonSerializerOptions), StateOperationType.Upsert,
+                        etag: etag, options: FirstWrite),
+                    .. shardWrites.Select(w => ShardWrite(w.Shard, w.Shard.With(orderId, w.Listed))),
+                ], cancellationToken: ct);
+            return true;
+        }
+        catch (DaprException)
+        {
+            return false;
+        }
+    }
+
+    private static readonly StateOptions FirstWrite = new() { Concurrency = ConcurrencyMode.FirstWrite };
+
+    private StateTransactionRequest ShardWrite(Shard shard, List<string> ids) =>
+        new(shard.Key, JsonSerializer.SerializeToUtf8Bytes(ids, dapr.JsonSerializerOptions), StateOperationType.Upsert, etag: shard.ETag, options: FirstWrite);
 
     /// <summary>Records which style ran the order (found once, by <see cref="FlowStyles"/>).</summary>
     public async Task SetStyleAsync(string orderId, string style, CancellationToken ct)

@@ -48,14 +48,19 @@ public static class MonitorApi
             var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct, lifetime.ApplicationStopping);
             return TypedResults.ServerSentEvents(Stream(changes.Listen(), stopping));
         });
-        group.MapGet("/", async (FlowStatus? status, FlowBook flows, CancellationToken ct) =>
-            TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status).Select(f => View(f, flows, null)).ToList()));
+        // Reading a flow whose style is not known yet asks for it (FlowStyles): recording events does not.
+        group.MapGet("/", async (FlowStatus? status, FlowBook flows, FlowStyles styles, CancellationToken ct) =>
+            TypedResults.Ok((await flows.ListAsync(ct)).Where(f => status is null || f.Status == status)
+                .Select(f => { styles.ResolveIfUnknown(f); return View(f, flows, null); }).ToList()));
         // A flow not known to be orchestrated is not looked up: without an orchestrator app the call waits for the
         // sidecar to give up resolving it (seconds), which the flow page would pay on each update.
-        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, Workflows workflows, CancellationToken ct) =>
-            await flows.GetAsync(orderId, ct) is { } flow
-                ? TypedResults.Ok(View(flow, flows, flow.Style == FlowMap.Orchestration ? await workflows.OfAsync(orderId, ct) : null))
-                : NotFound(orderId));
+        group.MapGet("/{orderId}", async Task<Results<Ok<FlowView>, ProblemHttpResult>> (string orderId, FlowBook flows, Workflows workflows, FlowStyles styles,
+            CancellationToken ct) =>
+        {
+            if (await flows.GetAsync(orderId, ct) is not { } flow) return NotFound(orderId);
+            styles.ResolveIfUnknown(flow);
+            return TypedResults.Ok(View(flow, flows, flow.Style == FlowMap.Orchestration ? await workflows.OfAsync(orderId, ct) : null));
+        });
         group.MapPost("/{orderId}/redrive", async Task<Results<Accepted<FlowView>, ProblemHttpResult>> (
             string orderId, FlowBook flows, CancellationToken ct) =>
         {
