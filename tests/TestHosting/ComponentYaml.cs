@@ -16,6 +16,18 @@ public static class ComponentYaml
         {string.Concat(metadata.Select(m => $"    - name: {m.Key}\n      value: \"{m.Value}\"\n"))}
         """;
 
+    /// <summary>A Dapr Configuration whose <c>spec.tracing</c> is <paramref name="tracing"/>: YAML lines already indented
+    /// under it (four spaces).</summary>
+    public static string Configuration(string tracing) => $"""
+        apiVersion: dapr.io/v1alpha1
+        kind: Configuration
+        metadata:
+          name: tracing
+        spec:
+          tracing:
+        {tracing}
+        """;
+
     /// <summary>Several components in one multi-document file.</summary>
     public static string Join(params string[] components) => string.Join("---\n", components.Select(c => c.TrimEnd() + "\n"));
 }

@@ -136,18 +136,8 @@ public sealed class StartupCheckTests : IDisposable
     public async Task The_run_files_configFilePath_reaches_the_sidecar_which_refuses_a_Configuration_daprd_refuses()
     {
         _temp.CreateFolder("a");
-        var config = _temp.WriteFile("config/config.yaml", """
-            apiVersion: dapr.io/v1alpha1
-            kind: Configuration
-            metadata:
-              name: tracing
-            spec:
-              tracing:
-                samplingRate: "1"
-                otel:
-                  endpointAddress: localhost:4317
-                  protocol: carrier-pigeon
-            """);
+        var config = _temp.WriteFile("config/config.yaml",
+            ComponentYaml.Configuration("    samplingRate: \"1\"\n    otel:\n      endpointAddress: localhost:4317\n      protocol: carrier-pigeon"));
         var template = _temp.WriteFile("dapr.yaml", """
             version: 1
             common:

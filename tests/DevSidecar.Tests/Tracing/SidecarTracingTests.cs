@@ -29,16 +29,6 @@ public sealed class SidecarTracingTests : IAsyncDisposable
         _temp.Dispose();
     }
 
-    private static string Config(string tracing) => $"""
-        apiVersion: dapr.io/v1alpha1
-        kind: Configuration
-        metadata:
-          name: tracing
-        spec:
-          tracing:
-        {tracing}
-        """;
-
     /// <summary>A cluster of this test: the app's sidecar ("target-…") and a sidecar with no app ("caller-…").</summary>
     private async Task<(Sidecar Caller, Sidecar Target)> StartAsync(string configuration)
     {
@@ -57,7 +47,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     public async Task With_a_sampling_rate_of_0_no_sidecar_span_is_made_an_invocation_passes_the_callers_traceparent_and_an_event_carries_none()
     {
         using var spans = new SidecarSpans(_id);
-        var (caller, _) = await StartAsync(Config("    samplingRate: \"0\""));
+        var (caller, _) = await StartAsync(ComponentYaml.Configuration("    samplingRate: \"0\""));
         using var http = SidecarClients.Http(caller);
         const string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -80,7 +70,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     public async Task A_sampled_call_is_daprds_client_span_then_CallLocal_on_both_sidecars_and_the_app_is_its_child()
     {
         using var spans = new SidecarSpans(_id);
-        var (caller, target) = await StartAsync(Config("    samplingRate: \"1\""));
+        var (caller, target) = await StartAsync(ComponentYaml.Configuration("    samplingRate: \"1\""));
         using var http = SidecarClients.Http(caller);
         const string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         using var invoke = new HttpRequestMessage(HttpMethod.Get, $"v1.0/invoke/target-{_id}/method/headers");
@@ -114,7 +104,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     public async Task An_unsampled_parent_is_not_sampled_whatever_the_rate_and_its_flag_goes_on()
     {
         using var spans = new SidecarSpans(_id);
-        var (caller, _) = await StartAsync(Config("    samplingRate: \"1\""));
+        var (caller, _) = await StartAsync(ComponentYaml.Configuration("    samplingRate: \"1\""));
         using var http = SidecarClients.Http(caller);
         using var invoke = new HttpRequestMessage(HttpMethod.Get, $"v1.0/invoke/target-{_id}/method/headers");
         invoke.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
@@ -132,14 +122,14 @@ public sealed class SidecarTracingTests : IAsyncDisposable
         await using var collector = await SpanCollector.StartAsync();
         _cluster = new Cluster(new ClusterOptions());
         var zipkinConfig = _temp.WriteFile("zipkin.yaml",
-            Config($"    samplingRate: \"1\"\n    zipkin:\n      endpointAddress: \"http://127.0.0.1:{collector.Port}/api/v2/spans\""));
+            ComponentYaml.Configuration($"    samplingRate: \"1\"\n    zipkin:\n      endpointAddress: \"http://127.0.0.1:{collector.Port}/api/v2/spans\""));
         var otelConfig = _temp.WriteFile("otel.yaml",
-            Config($"    samplingRate: \"1\"\n    otel:\n      endpointAddress: \"127.0.0.1:{collector.Port}\"\n      isSecure: false\n      protocol: http"));
+            ComponentYaml.Configuration($"    samplingRate: \"1\"\n    otel:\n      endpointAddress: \"127.0.0.1:{collector.Port}\"\n      isSecure: false\n      protocol: http"));
         var zipkin = await _cluster.StartSidecarAsync($"zipkin-{_id}", null, o => o with { ConfigFile = zipkinConfig });
         var otel = await _cluster.StartSidecarAsync($"otel-{_id}", null, o => o with { ConfigFile = otelConfig });
         // The line config/config.yaml suggests for a collector or the Aspire dashboard: OTLP over gRPC, in the clear.
         var grpcConfig = _temp.WriteFile("grpc.yaml",
-            Config($"    samplingRate: \"1\"\n    otel: {{ endpointAddress: \"127.0.0.1:{collector.GrpcPort}\", isSecure: false, protocol: grpc }}"));
+            ComponentYaml.Configuration($"    samplingRate: \"1\"\n    otel: {{ endpointAddress: \"127.0.0.1:{collector.GrpcPort}\", isSecure: false, protocol: grpc }}"));
         var grpc = await _cluster.StartSidecarAsync($"grpc-{_id}", null, o => o with { ConfigFile = grpcConfig });
 
         foreach (var sidecar in new[] { zipkin, otel, grpc })
@@ -166,7 +156,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     [InlineData("    samplingRate: \"0\"\n    zipkin:\n      endpointAddress: localhost/spans", "invalid collector URL \"localhost/spans\": no scheme or host")]
     public async Task A_Configuration_daprd_refuses_stops_the_sidecar_with_daprds_error(string tracing, string error)
     {
-        _cluster = new Cluster(new ClusterOptions { Configuration = Config(tracing) });
+        _cluster = new Cluster(new ClusterOptions { Configuration = ComponentYaml.Configuration(tracing) });
         var start = () => _cluster.StartSidecarAsync($"bad-{_id}", null);
         (await start.Should().ThrowAsync<ConfigurationLoadException>()).Which.Message.Should().StartWith(error);
     }
@@ -174,7 +164,7 @@ public sealed class SidecarTracingTests : IAsyncDisposable
     [Fact]
     public async Task A_missing_Configuration_file_stops_the_sidecar_and_a_misspelt_key_is_named_with_the_one_meant()
     {
-        _cluster = new Cluster(new ClusterOptions { Configuration = Config("    samplingRat: \"1\"") });
+        _cluster = new Cluster(new ClusterOptions { Configuration = ComponentYaml.Configuration("    samplingRat: \"1\"") });
         var missing = Path.Combine(Path.GetTempPath(), $"no-such-{_id}.yaml");
         var start = () => _cluster.StartSidecarAsync($"missing-{_id}", null, o => o with { ConfigFile = missing });
         (await start.Should().ThrowAsync<ConfigurationLoadException>()).Which.Message

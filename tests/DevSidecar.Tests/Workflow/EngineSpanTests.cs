@@ -11,15 +11,7 @@ namespace DevSidecar.Tests.Workflow;
 // contexts the engine sends.
 public sealed class EngineSpanTests
 {
-    private const string Configuration = """
-        apiVersion: dapr.io/v1alpha1
-        kind: Configuration
-        metadata:
-          name: tracing
-        spec:
-          tracing:
-            samplingRate: "1"
-        """;
+    private static readonly string Configuration = ComponentYaml.Configuration("    samplingRate: \"1\"");
 
     [Fact]
     public async Task A_workflow_started_under_a_traceparent_makes_daprds_create_orchestration_orchestration_activity_and_timer_spans_in_that_trace()
