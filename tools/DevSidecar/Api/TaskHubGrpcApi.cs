@@ -97,13 +97,13 @@ public sealed class TaskHubGrpcApi(SidecarRuntime runtime) : TaskHubServiceBase
 
     public override async Task<CompleteTaskResponse> CompleteActivityTask(ActivityResponse request, ServerCallContext context)
     {
-        await Engine.CompleteActivityAsync(request, context.CancellationToken);
+        await Engine.CompleteActivityAsync(request);
         return new CompleteTaskResponse();
     }
 
     public override async Task<CompleteTaskResponse> CompleteOrchestratorTask(WorkflowResponse request, ServerCallContext context)
     {
-        await Engine.CompleteWorkflowAsync(request, context.CancellationToken);
+        await Engine.CompleteWorkflowAsync(request);
         return new CompleteTaskResponse();
     }
 

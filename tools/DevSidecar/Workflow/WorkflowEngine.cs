@@ -265,8 +265,15 @@ public sealed class WorkflowEngine : IAsyncDisposable
         }
     }
 
-    public async Task CompleteActivityAsync(ActivityResponse response, CancellationToken ct)
+    /// <summary>
+    /// Applies a worker's result. Once its work item is taken off the outstanding ones the result is applied whatever
+    /// happens to the call: a worker killed while its completion is being saved must not lose the result, since its
+    /// work item will not be sent again. daprd hands the result to the waiting actor, which applies it in its own
+    /// context (durabletask-go v0.11.5 backend/executor.go CompleteActivityTask).
+    /// </summary>
+    public async Task CompleteActivityAsync(ActivityResponse response)
     {
+        var ct = _stopping.Token;
         var key = ActivityKey(response.InstanceId, response.TaskId);
         if (!_outstanding.TryRemove(key, out var dispatch))
         {
@@ -295,8 +302,10 @@ public sealed class WorkflowEngine : IAsyncDisposable
         }, ct);
     }
 
-    public async Task CompleteWorkflowAsync(WorkflowResponse response, CancellationToken ct)
+    /// <summary>Applies a turn's result; as <see cref="CompleteActivityAsync"/>, the worker's call cannot cancel it.</summary>
+    public async Task CompleteWorkflowAsync(WorkflowResponse response)
     {
+        var ct = _stopping.Token;
         _outstanding.TryRemove(OrchestratorKey(response.InstanceId), out _);
         // daprd ignores a completion for an instance that no longer exists and answers success.
         if (Find(response.InstanceId) is not { } instance) return;
@@ -723,7 +732,8 @@ public sealed class WorkflowEngine : IAsyncDisposable
         {
             change(instance);
             StartTurnIfDue(instance);
-            await SaveAsync(instance, ct);
+            // Applied, so saved even if the caller goes away now: a caller that retries must find it done.
+            await SaveAsync(instance, _stopping.Token);
             instance.NotifyChanged();
         }
         finally
