@@ -374,7 +374,15 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
             var counts = (await sidecar.GetFromJsonAsync<Dictionary<string, long>>("v1.0-devsidecar/calls"))!;
             return (counts.GetValueOrDefault("state.save") + counts.GetValueOrDefault("state.transaction"), counts.GetValueOrDefault("invoke"));
         }
+        // The monitor may still be recording an earlier test's events: count from when its writes have settled.
         var before = await CountsAsync();
+        await Wait.UntilAsync(async () =>
+        {
+            var now = await CountsAsync();
+            var quiet = now == before;
+            before = now;
+            return quiet;
+        }, "the monitor to finish recording earlier events", Wait.EndToEndTimeout, interval: TimeSpan.FromMilliseconds(500));
 
         var ids = await Task.WhenAll(Enumerable.Range(0, Orders).Select(_ => _flow.PlaceAsync(customer, sku, quantity: 1, amount: 10m, country: "NL")));
         foreach (var id in ids) (await _flow.TerminalAsync(id)).Status.Should().Be(OrderStatus.Completed);
