@@ -9,7 +9,18 @@ namespace OrderFlow.Bench;
 
 public sealed record FlowRun(
     string Store, string Style, string? Skipped, int Orders, int Completed, int Cancelled, int NotTerminal,
-    double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError, ProfileResult? Profile = null);
+    double OrdersPerSecond, LatencyStats? Latency, double PlaceSeconds, double SpanSeconds, string? FirstError, ProfileResult? Profile = null,
+    List<StageSpan>? Stages = null);
+
+/// <summary>
+/// When the orders passed one step of the flow, from their own histories, in seconds after the first order was placed.
+/// The throughput is that of the slowest stage: the first stage whose last order comes much later than the step
+/// before's is where orders queue.
+/// </summary>
+public sealed record StageSpan(string Step, int Orders, double FirstSeconds, double LastSeconds)
+{
+    public double OrdersPerSecond => LastSeconds > 0 ? Math.Round(Orders / LastSeconds, 1) : 0;
+}
 
 public sealed record OrderFlowResult(int Concurrency, List<FlowRun> Runs, Dictionary<string, double> OrchestrationOverChoreography, List<CallCost> CallCosts);
 
@@ -107,10 +118,13 @@ public static class OrderFlowBench
         var firstPlaced = mine.Min(v => v.History[0].At);
         var lastTerminal = terminal.Count > 0 ? terminal.Max(v => v.History[^1].At) : firstPlaced;
         var span = (lastTerminal - firstPlaced).TotalSeconds;
+        var stages = mine.SelectMany(v => v.History).GroupBy(h => h.Step)
+            .Select(g => new StageSpan(g.Key, g.Count(), Math.Round((g.Min(h => h.At) - firstPlaced).TotalSeconds, 2), Math.Round((g.Max(h => h.At) - firstPlaced).TotalSeconds, 2)))
+            .OrderBy(st => st.FirstSeconds).ThenBy(st => st.LastSeconds).ToList();
         var latency = LatencyStats.Of(terminal.Select(v => (v.History[^1].At - v.History[0].At).TotalMilliseconds), errors);
         var run = new FlowRun(store.Name, style, null, o.Orders, terminal.Count(v => v.Status == OrderStatus.Completed),
             terminal.Count(v => v.Status == OrderStatus.Cancelled), o.Orders - terminal.Count,
-            span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError, profiled);
+            span > 0 ? Math.Round(terminal.Count / span, 1) : 0, latency, Math.Round(placeSeconds, 2), Math.Round(span, 2), firstError, profiled, stages);
         Console.Error.WriteLine($"[orderflow] {store.Name}/{style}: {run.OrdersPerSecond} orders/s, p50 {latency.P50} ms, p99 {latency.P99} ms, {run.NotTerminal} not terminal; {profiled.CpuMsPerUnit} CPU ms and {profiled.AllocatedKbPerUnit} KB allocated per order");
         return run;
     }

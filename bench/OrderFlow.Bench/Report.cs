@@ -111,6 +111,9 @@ public static class Report
             Console.WriteLine();
             Console.WriteLine($"Profile {x.Store}/{x.Style}: {F(p.CpuMsPerUnit)} CPU ms per order (all apps and sidecars of the process; 2 cores = {F(2000 / p.CpuMsPerUnit)} orders/s if CPU-bound), {F(p.AllocatedKbPerUnit)} KB allocated per order, GCs gen0/1/2 {p.Gen0}/{p.Gen1}/{p.Gen2}. Requests served per order, by route:");
             foreach (var c in p.Routes.Take(14)) Console.WriteLine($"  {F(c.PerUnit),6} x {c.Route}  (mean {F(c.MeanMs)} ms)");
+            if (x.Stages is { Count: > 0 } stages)
+                Console.WriteLine("  Where orders queue: when they passed each step (s after the first was placed; orders/s up to the last): " +
+                    string.Join("; ", stages.Select(st => $"{st.Step} +{F(st.FirstSeconds)}..+{F(st.LastSeconds)} ({F(st.OrdersPerSecond)}/s)")));
             var floor = CallCostBench.Explain(p, r.CallCosts, concurrency: 16);
             var ceiling = CallCostBench.Explain(p, r.CallCosts, concurrency: 1);
             Console.WriteLine("  Where the CPU goes: the calls an order makes, priced at section 3a's cost per call (16 at a time .. one at a time): " +
