@@ -6,6 +6,9 @@ namespace OrderFlow.Orchestrator;
 
 public sealed record StepRecord(string OrderId, string Step, string? Detail);
 
+/// <summary>Steps of one order to record in one command, in order.</summary>
+public sealed record StepsRecord(string OrderId, IReadOnlyList<StepRecord> Steps);
+
 /// <summary>Ends an order (completes it when <paramref name="Reason"/> is null), recording <paramref name="Steps"/> in the same write.</summary>
 public sealed record EndOrder(OrderDetails Order, string? Reason, IReadOnlyList<StepRecord> Steps);
 
@@ -68,11 +71,11 @@ public sealed class ScheduleShipment(IHttpClientFactory http) : AcceptedActivity
     protected override string Method(OrderDetails order) => "shipments";
 }
 
-/// <summary>Reports a step to orders, which keeps the order's history (the same steps as in choreography).</summary>
-public sealed class RecordStep(IHttpClientFactory http) : AcceptedActivity<StepRecord>(http, AppIds.Orders)
+/// <summary>Reports steps to orders, which keeps the order's history (the same steps as in choreography).</summary>
+public sealed class RecordSteps(IHttpClientFactory http) : AcceptedActivity<StepsRecord>(http, AppIds.Orders)
 {
-    protected override string Method(StepRecord record) => $"orders/{record.OrderId}/steps";
-    protected override object? Body(StepRecord record) => new { record.Step, record.Detail };
+    protected override string Method(StepsRecord record) => $"orders/{record.OrderId}/steps";
+    protected override object? Body(StepsRecord record) => new { steps = record.Steps.Select(s => new { s.Step, s.Detail }) };
 }
 
 public sealed class CompleteOrder(IHttpClientFactory http) : AcceptedActivity<EndOrder>(http, AppIds.Orders)

@@ -85,9 +85,9 @@ public sealed class OrderBook(DaprClient dapr, TimeProvider clock, ILogger<Order
     private bool SameDetails(OrderDetails a, OrderDetails b) =>
         JsonSerializer.Serialize(a, dapr.JsonSerializerOptions) == JsonSerializer.Serialize(b, dapr.JsonSerializerOptions);
 
-    /// <summary>Records a step; returns the order after it (unchanged if the step was already recorded).</summary>
-    public Task<Order?> RecordAsync(string orderId, string step, string? detail, CancellationToken ct) =>
-        ApplyAsync(orderId, [new(step, detail)], end: null, decide: false, ct);
+    /// <summary>Records steps in one write; returns the order after them (unchanged if they were already recorded).</summary>
+    public Task<Order?> RecordAsync(string orderId, IReadOnlyList<OrdersApi.StepReport> steps, CancellationToken ct) =>
+        ApplyAsync(orderId, steps, end: null, decide: false, ct);
 
     /// <summary>
     /// Records <paramref name="steps"/> and, if asked, ends the order, in ONE read-modify-write of the order; the end

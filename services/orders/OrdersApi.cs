@@ -24,6 +24,12 @@ public static class OrdersApi
     /// <summary>A step the orchestration reports, named like the event it corresponds to (e.g. "stock-reserved").</summary>
     public sealed record StepReport(string Step, string? Detail);
 
+    /// <summary>The body of steps: one step (<c>{"step": …, "detail": …}</c>) or several in order (<c>{"steps": [...]}</c>).</summary>
+    public sealed record StepsRequest(string? Step, string? Detail, IReadOnlyList<StepReport>? Steps)
+    {
+        public IReadOnlyList<StepReport> All => Steps ?? (Step is null ? [] : [new StepReport(Step, Detail)]);
+    }
+
     public static IEndpointRouteBuilder MapOrdersApi(this IEndpointRouteBuilder app)
     {
         var orders = app.MapGroup("/orders");
@@ -31,7 +37,7 @@ public static class OrdersApi
         orders.MapGet("/", ListAsync);
         orders.MapGet("/{orderId}", GetAsync);
         // Commands for the orchestration style: the workflow reports each step, decides the outcome and tells orders.
-        orders.MapPost("/{orderId}/steps", RecordStepAsync);
+        orders.MapPost("/{orderId}/steps", RecordStepsAsync);
         orders.MapPost("/{orderId}/complete", CompleteAsync);
         orders.MapPost("/{orderId}/cancel", CancelAsync);
         return app;
@@ -66,12 +72,13 @@ public static class OrdersApi
             ? TypedResults.Ok(OrderView.Of(order))
             : NotFound(orderId);
 
-    private static async Task<Results<Ok<OrderView>, ProblemHttpResult, ValidationProblem>> RecordStepAsync(
-        string orderId, StepReport report, OrderBook book, CancellationToken ct)
+    private static async Task<Results<Ok<OrderView>, ProblemHttpResult, ValidationProblem>> RecordStepsAsync(
+        string orderId, StepsRequest request, OrderBook book, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(report.Step) || report.Step is Topics.OrderCompleted or Topics.OrderCancelled)
+        var steps = request.All;
+        if (steps.Count == 0 || steps.Any(s => string.IsNullOrWhiteSpace(s.Step) || s.Step is Topics.OrderCompleted or Topics.OrderCancelled))
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["step"] = ["must name a flow step; use complete or cancel to end the order"] });
-        return await book.RecordAsync(orderId, report.Step, report.Detail, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
+        return await book.RecordAsync(orderId, steps, ct) is { } order ? TypedResults.Ok(OrderView.Of(order)) : NotFound(orderId);
     }
 
     private static async Task<Results<Ok<OrderView>, ProblemHttpResult>> CompleteAsync(string orderId, CompleteRequest? request, OrderBook book, CancellationToken ct) =>

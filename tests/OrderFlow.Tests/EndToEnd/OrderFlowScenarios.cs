@@ -235,6 +235,23 @@ public abstract class OrderFlowScenarios(OrderFlowCluster cluster)
     }
 
     [BrokerFact]
+    public async Task The_steps_command_takes_one_step_or_several_and_refuses_an_end_or_nothing()
+    {
+        var missing = Unique("missing");
+        async Task<HttpStatusCode> StatusOfAsync(string body)
+        {
+            using var response = await _orders.PostAsync($"orders/{missing}/steps", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+            return response.StatusCode;
+        }
+
+        (await StatusOfAsync("""{"step":"stock-reserved"}""")).Should().Be(HttpStatusCode.NotFound, "one step, for an order that does not exist");
+        (await StatusOfAsync("""{"steps":[{"step":"stock-reserved"},{"step":"payment-charged"}]}""")).Should().Be(HttpStatusCode.NotFound);
+        (await StatusOfAsync("""{"steps":[{"step":"stock-reserved"},{"step":"order-completed"}]}""")).Should().Be(HttpStatusCode.BadRequest, "an end goes through complete");
+        (await StatusOfAsync("""{"steps":[]}""")).Should().Be(HttpStatusCode.BadRequest);
+        (await StatusOfAsync("{}")).Should().Be(HttpStatusCode.BadRequest);
+    }
+
+    [BrokerFact]
     public async Task Every_service_answers_what_it_cannot_find_with_problem_details_naming_it()
     {
         var missing = Unique("missing");
