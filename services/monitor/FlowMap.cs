@@ -39,7 +39,7 @@ public static class FlowMap
     private static readonly Dictionary<string, Hop[]> ChoreographyHops = new()
     {
         [Topics.OrderPlaced] = [Event(AppIds.Orders, AppIds.Inventory)],
-        [Topics.StockReserved] = [Event(AppIds.Inventory, AppIds.Payments, AppIds.Orders)],
+        [Topics.StockReserved] = [Event(AppIds.Inventory, AppIds.Payments)],
         [Topics.StockRejected] = [Event(AppIds.Inventory, AppIds.Orders)],
         [Topics.PaymentCharged] = [Event(AppIds.Payments, AppIds.Shipping, AppIds.Orders)],
         [Topics.PaymentDeclined] = [Event(AppIds.Payments, AppIds.Inventory, AppIds.Orders)],
