@@ -159,7 +159,9 @@ public abstract class MqPubSubSuite<TBroker> : IAsyncLifetime where TBroker : Br
         var after = Marker();
         await SidecarClients.PublishWhenBrokerUpAsync(sidecar, topic, after, TimeSpan.FromSeconds(60));
         await Wait.UntilAsync(() => app.HasHandled(after), "delivery after the restart", TimeSpan.FromSeconds(60));
-        app.Handled.Count(e => e.Marker == before).Should().Be(1, "the event acked before the restart is not redelivered");
+        // Handled is not yet acked: the sidecar acks after the handler answers, and an ack still on its way when the
+        // broker stops is lost with it, so both brokers deliver that event once more (at-least-once). Never more.
+        app.Handled.Count(e => e.Marker == before).Should().BeInRange(1, 2, "an event is redelivered only if its ack was lost with the broker");
     }
 }
 

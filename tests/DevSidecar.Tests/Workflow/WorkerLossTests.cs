@@ -66,6 +66,46 @@ public sealed class WorkerLossTests
         await secondStream.Within("the second worker's stream to end");
     }
 
+    [Fact]
+    public async Task A_turn_result_a_dead_worker_sends_late_is_not_taken_for_a_later_turn()
+    {
+        await using var engine = new WorkflowEngine("app", new GatedStore(), NullLogger.Instance);
+        await engine.StartAsync(new CreateInstanceRequest { InstanceId = "i2", Name = "Late" }, null, null, CancellationToken.None);
+        var schedule = new WorkflowAction { Id = 0, ScheduleTask = new ScheduleTaskAction { Name = "A" } };
+
+        // The first worker gets turn 1 and dies before its result arrives; the turn goes to the next worker.
+        using var killed = new CancellationTokenSource();
+        var first = new Worker();
+        var firstStream = engine.StreamWorkItemsAsync(first, killed.Token);
+        var turn1 = (await first.NextAsync()).CompletionToken;
+        await killed.CancelAsync();
+        await firstStream.Within("the dead worker's stream to end");
+        var second = new Worker();
+        using var stop = new CancellationTokenSource();
+        var secondStream = engine.StreamWorkItemsAsync(second, stop.Token);
+        (await second.NextAsync()).CompletionToken.Should().Be(turn1, "the same turn, given to the next worker");
+
+        // The second worker runs turn 1 and the activity; turn 2 is out when the dead worker's result for turn 1 lands.
+        await engine.CompleteWorkflowAsync(new WorkflowResponse { InstanceId = "i2", CompletionToken = turn1, Actions = { schedule } });
+        (await second.NextAsync()).ActivityRequest.TaskId.Should().Be(0);
+        await engine.CompleteActivityAsync(new ActivityResponse { InstanceId = "i2", TaskId = 0, Result = "\"a\"" });
+        var turn2 = (await second.NextAsync()).CompletionToken;
+        turn2.Should().NotBe(turn1);
+        await engine.CompleteWorkflowAsync(new WorkflowResponse { InstanceId = "i2", CompletionToken = turn1, Actions = { schedule } });
+
+        // Turn 2's own result still counts: the workflow completes, with the activity scheduled once.
+        await engine.CompleteWorkflowAsync(new WorkflowResponse
+        {
+            InstanceId = "i2", CompletionToken = turn2,
+            Actions = { new WorkflowAction { Id = 1, CompleteWorkflow = new CompleteWorkflowAction { WorkflowStatus = OrchestrationStatus.Completed, Result = "\"done\"" } } },
+        });
+        var instance = engine.Get("i2");
+        instance.Status.Should().Be(OrchestrationStatus.Completed);
+        instance.History.Count(e => e.TaskScheduled is not null).Should().Be(1);
+        await stop.CancelAsync();
+        await secondStream.Within("the second worker's stream to end");
+    }
+
     /// <summary>A worker's end of the work item stream.</summary>
     private sealed class Worker : IServerStreamWriter<WorkItem>
     {

@@ -313,6 +313,10 @@ public sealed class WorkflowEngine : IAsyncDisposable
         await WithInstanceAsync(instance, i =>
         {
             if (!i.TurnInFlight) return; // stale: the turn was already completed by another worker
+            // A result for an earlier turn: a worker that disconnected sent it after its turn was given to another
+            // worker and completed there. daprd drops it (the disconnect cancelled the turn's pending work item);
+            // applied to the current turn, it would consume that turn's events with the wrong actions.
+            if (response.CompletionToken is { Length: > 0 } token && token != TurnToken(i)) return;
             i.TurnInFlight = false;
             var turn = i.Inbox.GetRange(0, i.TurnEventCount);
             i.Inbox.RemoveRange(0, i.TurnEventCount);
@@ -764,7 +768,7 @@ public sealed class WorkflowEngine : IAsyncDisposable
         request.PastEvents.AddRange(instance.History);
         request.NewEvents.AddRange(instance.Inbox);
         var key = OrchestratorKey(instance.InstanceId);
-        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { WorkflowRequest = request }, instance.TurnNumber));
+        _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { WorkflowRequest = request, CompletionToken = TurnToken(instance) }, instance.TurnNumber));
     }
 
     private async Task WakeAtAsync(InstanceRecord instance, DateTime at)
@@ -781,7 +785,8 @@ public sealed class WorkflowEngine : IAsyncDisposable
     {
         var key = ActivityKey(request.WorkflowInstance.InstanceId, request.TaskId);
         var (carried, span) = Tracing.Activity(request);
-        // daprd sets no completion token; completions are matched by instance and task id (durabletask-go backend/local).
+        // No completion token, as daprd: activity completions are matched by instance and task id (durabletask-go
+        // backend/local), and a duplicate one changes nothing (the task is settled already).
         _dispatch.Writer.TryWrite(new Dispatch(key, new WorkItem { ActivityRequest = carried }, ReplyTo: replyTo, Router: router, Span: span));
     }
 
@@ -826,6 +831,9 @@ public sealed class WorkflowEngine : IAsyncDisposable
         i.AllEvents.Any(e => e.TimerFired?.TimerId == timerId);
 
     private static string OrchestratorKey(string instanceId) => $"o|{instanceId}";
+
+    /// <summary>The completion token of a turn's work item, which the SDK sends back with the turn's result.</summary>
+    private static string TurnToken(InstanceRecord instance) => instance.TurnNumber.ToString(System.Globalization.CultureInfo.InvariantCulture);
     private static string ActivityKey(string instanceId, int taskId) => $"a|{instanceId}|{taskId}";
     private static Timestamp Now() => Timestamp.FromDateTime(DateTime.UtcNow);
 
