@@ -24,7 +24,7 @@ public sealed class WorkerLossTests
         using var killed = new CancellationTokenSource();
         var first = new Worker();
         var firstStream = engine.StreamWorkItemsAsync(first, killed.Token);
-        var turn = await first.NextAsync();
+        (await first.NextAsync()).WorkflowRequest.InstanceId.Should().Be("i1");
         // The workflow's first turn schedules two activities at once, as the order workflow does (record + command).
         await engine.CompleteWorkflowAsync(new WorkflowResponse
         {
@@ -61,7 +61,6 @@ public sealed class WorkerLossTests
             await engine.CompleteWorkflowAsync(new WorkflowResponse { InstanceId = "i1" }); // still waiting for the other
         }
         results.Should().BeEquivalentTo(["\"a\"", "\"b\""]);
-        turn.WorkflowRequest.InstanceId.Should().Be("i1");
         await stop.CancelAsync();
         await secondStream.Within("the second worker's stream to end");
     }
